@@ -1,0 +1,259 @@
+/*
+ * epoll.c - a readiness event loop on Linux epoll, edge-triggered.
+ *
+ * What it teaches: the reactor pattern with the cheapest bookkeeping Linux
+ * offers. Each socket is registered once, for EPOLLIN | EPOLLOUT | EPOLLET,
+ * and never modified again: zero epoll_ctl() calls per request.
+ *
+ * Why edge-triggered: with level-triggering a socket that is writable (almost
+ * always) would be reported on every epoll_wait(), so a level-triggered loop
+ * must switch EPOLLOUT on and off with epoll_ctl(MOD) around every blocked
+ * write. Edge-triggering reports a change only once, so the rule instead is:
+ * after an event, keep reading (or writing) until the kernel says EAGAIN,
+ * because no new event will come for bytes that are already there. Two
+ * shortcuts keep that rule cheap, both safe because every new packet raises
+ * a new edge: a read that returns less than the buffer means the socket is
+ * drained, unless the peer also hung up (EPOLLRDHUP), and then we read on to
+ * the EOF.
+ *
+ * Needs: Linux 2.6.17+ (EPOLLRDHUP); sendfile(2) for static files.
+ * Run:   bin/server-epoll --port 8080, then curl localhost:8080/plaintext
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/conn.h"
+#include "../common/net.h"
+#include "../common/timer.h"
+#include "backend.h"
+
+enum {
+	READ_BUF = 64 * 1024,   /* one per loop, shared by all connections */
+	MAX_EVENTS = 256,       /* events taken per epoll_wait() */
+	MAX_WAIT_MS = 1000,     /* wake at least this often to notice a stop */
+	ACCEPT_BACKOFF_MS = 100 /* pause accepting when out of descriptors */
+};
+
+struct client {
+	struct conn conn;        /* the HTTP state machine (common/conn.h) */
+	struct timer_node timer; /* its deadline in the loop's heap */
+	int fd;
+};
+
+/* Every connection always has a deadline, so the timer heap doubles as the
+ * list of open connections (used at shutdown). */
+struct loop {
+	struct worker *w;
+	int ep;
+	struct timer_heap timers;
+	int nclients;
+	int64_t now;
+	int64_t accept_again; /* when to retry accept after EMFILE, or 0 */
+	char buf[READ_BUF];
+};
+
+#define CLIENT_OF(t) ((struct client *)((char *)(t)-offsetof(struct client, timer)))
+
+static void client_close(struct loop *l, struct client *cl)
+{
+	timer_remove(&l->timers, &cl->timer);
+	close(cl->fd); /* also removes it from the epoll set */
+	conn_free(&cl->conn);
+	free(cl);
+	l->nclients--;
+	server_conn_closed(l->w->srv);
+}
+
+static void client_open(struct loop *l, int fd)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+
+	ev.data.ptr = cl;
+	if (cl == NULL || epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		free(cl);
+		close(fd);
+		server_conn_closed(l->w->srv);
+		return;
+	}
+	cl->fd = fd;
+	conn_init(&cl->conn, l->w->srv, l->now, CONN_SENDFILE);
+	l->nclients++;
+	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+}
+
+/* Sends what the connection has queued. Returns bytes sent, or -errno. */
+static ssize_t client_send(struct client *cl)
+{
+	struct conn_out out;
+	ssize_t n;
+
+	conn_output(&cl->conn, &out);
+	if (out.len > 0) {
+		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
+	} else if (out.file_len > 0) {
+		off_t off = (off_t)out.file_off;
+		n = sendfile(cl->fd, out.file_fd, &off, out.file_len);
+	} else {
+		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
+	}
+	return n >= 0 ? n : -errno;
+}
+
+/* Does what the connection wants until the socket would block. `hup` says the
+ * peer hung up, so a short read does not prove the socket drained. */
+static void client_drive(struct loop *l, struct client *cl, bool hup)
+{
+	ssize_t n;
+
+	for (;;) {
+		switch (conn_want(&cl->conn)) {
+		case CONN_WANT_READ:
+			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				goto wait;
+			if (n < 0)
+				n = 0; /* ECONNRESET and friends: treat as EOF */
+			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
+			if (n > 0 && (size_t)n < sizeof(l->buf) && !hup &&
+			    conn_want(&cl->conn) == CONN_WANT_READ)
+				goto wait; /* short read: drained (see file header) */
+			continue;
+		case CONN_WANT_WRITE:
+			n = client_send(cl);
+			if (n == -EINTR)
+				continue;
+			if (n == -EAGAIN)
+				goto wait; /* EPOLLOUT's edge will call us back */
+			if (n < 0) {
+				client_close(l, cl);
+				return;
+			}
+			conn_sent(&cl->conn, (size_t)n, l->now);
+			continue;
+		case CONN_WANT_WAIT:
+			goto wait;
+		case CONN_WANT_CLOSE:
+			client_close(l, cl);
+			return;
+		}
+	}
+wait:
+	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+}
+
+/* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
+ * the pending connections stay in the backlog until accept_again. */
+static void accept_all(struct loop *l)
+{
+	for (;;) {
+		int fd = net_accept(l->w->listen_fd, true);
+		if (fd < 0) {
+			if (net_accept_retry(-fd))
+				continue;
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+				l->accept_again = l->now + ACCEPT_BACKOFF_MS;
+			return;
+		}
+		if (!server_conn_admit(l->w->srv)) {
+			net_refuse(fd);
+			continue;
+		}
+		client_open(l, fd);
+	}
+}
+
+/* Calls conn_timeout() for every connection whose deadline has passed. */
+static void expire_timers(struct loop *l)
+{
+	struct timer_node *t;
+
+	while ((t = timer_first(&l->timers)) != NULL && t->when <= l->now) {
+		struct client *cl = CLIENT_OF(t);
+		conn_timeout(&cl->conn, l->now);
+		client_drive(l, cl, true);
+	}
+}
+
+/* Shutdown: stop accepting, and tell every connection to finish up. */
+static void begin_stop(struct loop *l)
+{
+	size_t n = l->timers.len;
+	struct client **all = malloc(n * sizeof(*all) + 1);
+
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, l->w->listen_fd, NULL);
+	for (size_t i = 0; all != NULL && i < n; i++)
+		all[i] = CLIENT_OF(l->timers.items[i]);
+	for (size_t i = 0; all != NULL && i < n; i++) {
+		conn_stop(&all[i]->conn);
+		client_drive(l, all[i], true);
+	}
+	free(all);
+}
+
+static int wait_ms(struct loop *l)
+{
+	int ms = timer_wait_ms(&l->timers, l->now, MAX_WAIT_MS);
+
+	if (l->accept_again != 0 && l->accept_again - l->now < ms)
+		ms = l->accept_again > l->now ? (int)(l->accept_again - l->now) : 0;
+	return ms;
+}
+
+static int epoll_run(struct worker *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, events[MAX_EVENTS];
+	struct loop *l = calloc(1, sizeof(*l));
+	int64_t give_up = 0;
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->w = w;
+	l->now = clock_ms();
+	ev.data.ptr = NULL; /* the listener is the one event without a client */
+	if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || net_set_nonblock(w->listen_fd, true) ||
+	    epoll_ctl(l->ep, EPOLL_CTL_ADD, w->listen_fd, &ev) != 0) {
+		int err = -errno;
+		free(l);
+		return err;
+	}
+	while (give_up == 0 || (l->nclients > 0 && l->now < give_up)) {
+		int n = epoll_wait(l->ep, events, MAX_EVENTS, wait_ms(l));
+		l->now = clock_ms();
+		for (int i = 0; i < n; i++) {
+			struct client *cl = events[i].data.ptr;
+			if (cl == NULL)
+				accept_all(l);
+			else
+				client_drive(l, cl,
+				             events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+		}
+		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
+			l->accept_again = 0;
+			accept_all(l);
+		}
+		expire_timers(l);
+		if (give_up == 0 && server_stopping(w->srv)) {
+			give_up = l->now + SERVER_GRACE_MS;
+			begin_stop(l);
+		}
+	}
+	while (l->timers.len > 0)
+		client_close(l, CLIENT_OF(timer_first(&l->timers)));
+	timer_heap_free(&l->timers);
+	close(l->ep);
+	free(l);
+	return 0;
+}
+
+const struct backend backend = {
+	.name = "epoll",
+	.run = epoll_run,
+};

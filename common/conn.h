@@ -1,0 +1,165 @@
+/*
+ * conn.h - the sans-I/O connection state machine.
+ *
+ * What it teaches: how one HTTP/1.1 connection can be driven by any I/O
+ * model. This module never reads or writes a socket. A backend hands it the
+ * bytes it received, asks what to send, reports how much went out, and asks
+ * what the connection wants next and until when. A blocking thread, a
+ * readiness loop (poll, epoll, kqueue) and a completion ring (io_uring, IOCP)
+ * all drive exactly the same code, and the unit tests drive it with nothing
+ * but byte strings.
+ *
+ * The driving loop every backend implements, in one picture:
+ *
+ *     conn_init(c, srv, now, flags)
+ *     loop:
+ *       switch (conn_want(c)):
+ *       READ:  n = read(fd, buf);          conn_feed(c, buf, n, now)   (n == 0: EOF)
+ *       WRITE: conn_output(c, &out);       n = write(fd, out...);      conn_sent(c, n, now)
+ *       WAIT:  sleep until conn_deadline(c)
+ *       CLOSE: close(fd); conn_free(c); done
+ *       whenever now >= conn_deadline(c):  conn_timeout(c, now)
+ *
+ * Memory: an idle keep-alive connection holds no buffers, only this struct.
+ * conn_feed() parses straight out of the caller's buffer and copies only the
+ * bytes of an unfinished request; output is queued in a buffer that is freed
+ * once it has been sent.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct server;
+
+/* What the connection needs from its backend next. */
+enum conn_want {
+	CONN_WANT_READ,  /* wait for input, then conn_feed() it */
+	CONN_WANT_WRITE, /* conn_output() has bytes: send them, then conn_sent() */
+	CONN_WANT_WAIT,  /* nothing to do until conn_deadline(): then conn_timeout() */
+	CONN_WANT_CLOSE, /* close the socket, then conn_free() */
+};
+
+/* The states of one connection; conn.c has one function per state. */
+enum conn_state {
+	CONN_HEAD,    /* waiting for (the rest of) a request head */
+	CONN_BODY,    /* receiving a request body */
+	CONN_DELAYED, /* a response is held until its deadline (/delay) */
+	CONN_CLOSING, /* sending what is queued, then closing */
+};
+
+/* Options a backend passes to conn_init. */
+enum {
+	CONN_SENDFILE = 1 << 0, /* backend sends file ranges itself (sendfile) */
+};
+
+/* Pending output: memory bytes first; when there are none, maybe a file
+ * range, which only backends that passed CONN_SENDFILE ever see. */
+struct conn_out {
+	const char *data;
+	size_t len;
+	int file_fd;
+	int64_t file_off;
+	size_t file_len;
+};
+
+/* One request's summary, kept across feeds (the head's bytes may be gone). */
+struct conn_req {
+	uint8_t method;  /* enum http_method */
+	uint8_t minor;   /* HTTP/1.minor */
+	uint8_t route;   /* handlers.c route id */
+	bool keep_alive; /* the client allows another request after this one */
+	bool keep_body;  /* the handler wants the body bytes (/echo) */
+	uint16_t status; /* an error decided at head time, answered after the body */
+	uint16_t allow;  /* for 405: the methods the path allows */
+	int file_fd;     /* static route: the open file, or -1 */
+	uint32_t arg;    /* route argument (delay ms, content type index) */
+	uint64_t file_size;
+	const char *content_type; /* static route: the file's type */
+};
+
+/* The state of one connection. Backends embed it in their own per-connection
+ * struct and treat every field as private; handlers.c uses the request. */
+struct conn {
+	struct server *srv;
+	uint8_t state;     /* enum conn_state */
+	uint8_t flags;     /* CONN_SENDFILE and private flags */
+	uint8_t body_kind; /* enum http_body of the request being read */
+	struct conn_req req;
+	char *in; /* unparsed input, or NULL (then in_len == 0) */
+	uint32_t in_len, in_cap;
+	uint32_t scan; /* bytes of the pending head already scanned */
+	char *out;     /* queued output, or NULL */
+	uint32_t out_len, out_sent, out_cap;
+	char *body; /* request body kept for the handler (/echo) */
+	uint32_t body_len, body_cap;
+	struct http_chunked chunk;
+	uint64_t body_left; /* Content-Length bytes still to come */
+	int64_t file_off;   /* next byte of the file being sent */
+	uint64_t file_left; /* file bytes still to send */
+	int64_t deadline;   /* next timeout, monotonic ms (INT64_MAX: none) */
+	int64_t req_start;  /* when the pending head began to arrive */
+	int64_t now;        /* time of the latest event, monotonic ms */
+};
+
+/* Sets up a new connection accepted at `now` (monotonic milliseconds).
+ * flags: CONN_SENDFILE if the backend can send file ranges. */
+void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags);
+
+/* Hands received bytes to the connection; len == 0 means the peer closed its
+ * side (EOF). Every complete request buffered is answered, in order, before
+ * this returns, as far as output limits allow. The bytes are only borrowed:
+ * the caller may reuse `data` as soon as the call returns. */
+void conn_feed(struct conn *c, const char *data, size_t len, int64_t now);
+
+/* Describes the pending output (see struct conn_out). Only meaningful while
+ * conn_want() is CONN_WANT_WRITE or CONN_WANT_CLOSE is not yet reached. */
+void conn_output(struct conn *c, struct conn_out *out);
+
+/* Reports that n bytes of what conn_output described were sent (n may be
+ * less than offered). Resumes any pipelined requests that were waiting for
+ * the output to drain. */
+void conn_sent(struct conn *c, size_t n, int64_t now);
+
+/* What the connection wants next (see enum conn_want). */
+enum conn_want conn_want(const struct conn *c);
+
+/* The absolute monotonic ms at which conn_timeout() must be called, or
+ * INT64_MAX. Idle keep-alive, a slow head, a slow body, a stalled reader and
+ * a /delay all show up here. */
+static inline int64_t conn_deadline(const struct conn *c)
+{
+	return c->deadline;
+}
+
+/* Called once the deadline has passed: a /delay response is released, an
+ * idle connection is closed, a slow request gets 408 and a close. */
+void conn_timeout(struct conn *c, int64_t now);
+
+/* Server shutdown: finish what is in flight, answer with Connection: close,
+ * and close idle connections at once (conn_want() then says CLOSE). */
+void conn_stop(struct conn *c);
+
+/* Releases buffers and files. The socket is the backend's to close. */
+void conn_free(struct conn *c);
+
+/* For handlers: queue a complete response. Status line, Server, Date,
+ * Content-Length and Connection are written here; `extra` holds further
+ * header lines ("Name: value\r\n"...) or is NULL. For HEAD the body is left
+ * out but Content-Length still describes it. */
+void conn_respond(struct conn *c, int status, const char *content_type, const char *extra,
+                  const void *body, size_t len);
+
+/* For handlers: queue a response whose body is `size` bytes of the open file
+ * fd (taken over: closed by the connection). */
+void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_t size);
+
+/* For handlers: answer later. The response is built by the handler's finish
+ * function again once `ms` milliseconds have passed. */
+void conn_delay(struct conn *c, uint32_t ms);
+
+#endif

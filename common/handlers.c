@@ -1,0 +1,171 @@
+/*
+ * handlers.c - the routes of the server contract (see handlers.h).
+ */
+#include "handlers.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "router.h"
+#include "server.h"
+#include "static_files.h"
+
+enum route {
+	ROUTE_PLAINTEXT,
+	ROUTE_JSON,
+	ROUTE_STATIC,
+	ROUTE_ECHO,
+	ROUTE_DELAY,
+	ROUTE_STATS,
+};
+
+#define GET_HEAD (ROUTER_METHOD(HTTP_GET) | ROUTER_METHOD(HTTP_HEAD))
+
+static const struct {
+	const char *pattern;
+	unsigned methods;
+	enum route route;
+} routes[] = {
+	{ "/plaintext", GET_HEAD, ROUTE_PLAINTEXT },
+	{ "/json", GET_HEAD, ROUTE_JSON },
+	{ "/static/*", GET_HEAD, ROUTE_STATIC },
+	{ "/echo", ROUTER_METHOD(HTTP_POST), ROUTE_ECHO },
+	{ "/delay/:ms", GET_HEAD, ROUTE_DELAY },
+	{ "/stats", GET_HEAD, ROUTE_STATS },
+};
+
+int handlers_init(struct server *srv)
+{
+	if ((srv->router = router_new()) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		int rc = router_add(srv->router, routes[i].methods, routes[i].pattern,
+		                    (int)routes[i].route);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void handlers_cleanup(struct server *srv)
+{
+	router_free(srv->router);
+	srv->router = NULL;
+}
+
+/* "/delay/<ms>": decimal milliseconds, 0..DELAY_MAX_MS. */
+static int parse_delay(struct http_str s, uint32_t *ms)
+{
+	uint32_t v = 0;
+
+	if (s.len == 0 || s.len > 5)
+		return 400;
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return 400;
+		v = v * 10 + (uint32_t)(s.p[i] - '0');
+	}
+	if (v > DELAY_MAX_MS)
+		return 400;
+	*ms = v;
+	return 0;
+}
+
+int handlers_begin(struct conn *c, const struct http_request *r)
+{
+	char decoded[HTTP_MAX_URI];
+	const char *path = r->path.p;
+	long len = (long)r->path.len;
+	struct router_match m;
+	int rc;
+
+	if (r->target.p[0] == '*')
+		return 404;
+	if (memchr(path, '%', (size_t)len) != NULL) {
+		if ((len = router_decode(path, (size_t)len, decoded)) < 0)
+			return 400;
+		path = decoded;
+	}
+	rc = router_match(c->srv->router, r->method, path, (size_t)len, &m);
+	if (rc == -405)
+		c->req.allow = (uint16_t)m.allow;
+	if (rc != 0)
+		return -rc;
+	c->req.route = (uint8_t)m.route;
+	switch (m.route) {
+	case ROUTE_DELAY:
+		return parse_delay(m.param, &c->req.arg);
+	case ROUTE_STATIC: {
+		const char *type;
+		int fd;
+		rc = static_open(c->srv, m.param.p, m.param.len, &fd, &c->req.file_size, &type);
+		if (rc != 0)
+			return rc;
+		c->req.file_fd = fd;
+		c->req.content_type = type;
+		return 0;
+	}
+	case ROUTE_ECHO:
+		c->req.keep_body = true;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void respond_stats(struct conn *c)
+{
+	const struct server_stats *s = &c->srv->stats;
+	char body[1024];
+	int n = snprintf(body, sizeof(body),
+	                 "{\"backend\":\"%s\",\"workers\":%d,\"uptime_ms\":%" PRId64 ","
+	                 "\"connections\":{\"accepted\":%" PRIu64 ",\"active\":%" PRId64
+	                 ",\"rejected\":%" PRIu64 ",\"timeouts\":%" PRIu64 "},"
+	                 "\"requests\":%" PRIu64 ",\"responses\":{\"1xx\":%" PRIu64
+	                 ",\"2xx\":%" PRIu64 ",\"3xx\":%" PRIu64 ",\"4xx\":%" PRIu64
+	                 ",\"5xx\":%" PRIu64 "},\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+	                 "}\n",
+	                 c->srv->backend, c->srv->cfg.workers, c->now - c->srv->started_ms,
+	                 (uint64_t)s->accepted, (int64_t)s->active, (uint64_t)s->rejected,
+	                 (uint64_t)s->timeouts, (uint64_t)s->requests, (uint64_t)s->status[1],
+	                 (uint64_t)s->status[2], (uint64_t)s->status[3], (uint64_t)s->status[4],
+	                 (uint64_t)s->status[5], (uint64_t)s->bytes_in, (uint64_t)s->bytes_out);
+	conn_respond(c, 200, "application/json", NULL, body, (size_t)n);
+}
+
+void handlers_finish(struct conn *c)
+{
+	static const char hello[] = "Hello, World!";
+	static const char json[] = "{\"message\":\"Hello, World!\"}";
+
+	switch ((enum route)c->req.route) {
+	case ROUTE_PLAINTEXT:
+		conn_respond(c, 200, "text/plain", NULL, hello, sizeof(hello) - 1);
+		break;
+	case ROUTE_JSON:
+		conn_respond(c, 200, "application/json", NULL, json, sizeof(json) - 1);
+		break;
+	case ROUTE_STATIC:
+		conn_respond_file(c, c->req.content_type, c->req.file_fd, c->req.file_size);
+		break;
+	case ROUTE_ECHO:
+		conn_respond(c, 200, "application/octet-stream", NULL, c->body, c->body_len);
+		break;
+	case ROUTE_DELAY:
+		conn_delay(c, c->req.arg);
+		break;
+	case ROUTE_STATS:
+		respond_stats(c);
+		break;
+	}
+}
+
+void handlers_delayed(struct conn *c)
+{
+	char body[32];
+	int n = snprintf(body, sizeof(body), "delayed %" PRIu32 " ms\n", c->req.arg);
+
+	conn_respond(c, 200, "text/plain", NULL, body, (size_t)n);
+}

@@ -1,0 +1,499 @@
+/*
+ * http_parse.c - the HTTP/1.1 request-head parser and chunked decoder.
+ *
+ * What it teaches: how little a parser needs. No allocation, no copies, no
+ * state between calls for the head: every function here walks a buffer the
+ * caller owns and returns how far it got. Each grammar rule of RFC 9112 is one
+ * small static helper that takes a cursor and returns the new cursor, or NULL
+ * on a syntax error, so the top-level function reads like the grammar.
+ *
+ * Never reads past `end`: every helper checks before it dereferences. The unit
+ * tests place each input so that it ends exactly at a guard page.
+ */
+#include "http.h"
+
+#include <string.h>
+
+#define XX(name, str) [HTTP_##name] = str,
+static const char *const method_names[HTTP_METHOD_COUNT] = { HTTP_METHOD_MAP(XX) };
+#undef XX
+
+const char *http_method_name(enum http_method m)
+{
+	return (unsigned)m < HTTP_METHOD_COUNT ? method_names[m] : "?";
+}
+
+const char *http_status_reason(int status)
+{
+	switch (status) {
+#define XX(code, name, reason) \
+	case code:             \
+		return reason;
+		HTTP_STATUS_MAP(XX)
+#undef XX
+	}
+	return "Unknown";
+}
+
+/* tchar from RFC 9110 5.6.2: the characters allowed in tokens. */
+static bool is_tchar(unsigned char c)
+{
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+		return true;
+	if (c >= '0' && c <= '9')
+		return true;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-vchar / SP / HTAB / obs-text (RFC 9110 5.5): anything but CTLs. */
+static bool is_value_char(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+bool http_str_ieq(struct http_str s, const char *lower)
+{
+	size_t i;
+
+	for (i = 0; i < s.len; i++)
+		if (lower[i] == '\0' || (s.p[i] | 0x20) != lower[i])
+			return false;
+	return lower[i] == '\0';
+}
+
+/* Position just past a line ending (CRLF or a bare LF) at p, or NULL. */
+static const char *eat_eol(const char *p, const char *end)
+{
+	if (p < end && *p == '\r')
+		p++;
+	if (p < end && *p == '\n')
+		return p + 1;
+	return NULL;
+}
+
+/* Skips the empty lines a client may send before a request (RFC 9112 2.2). */
+static const char *skip_empty_lines(const char *p, const char *end)
+{
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+size_t http_head_end(const char *buf, size_t len, size_t from)
+{
+	const char *end = buf + len;
+	const char *p = skip_empty_lines(buf, end);
+
+	if ((size_t)(p - buf) < from)
+		p = buf + from;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		p++;
+		if (p < end && *p == '\r')
+			p++;
+		if (p < end && *p == '\n')
+			return (size_t)(p + 1 - buf);
+		if (p >= end)
+			break;
+	}
+	return 0;
+}
+
+static int parse_method(struct http_str tok, enum http_method *m)
+{
+	for (int i = 0; i < HTTP_METHOD_COUNT; i++) {
+		if (strlen(method_names[i]) == tok.len &&
+		    memcmp(method_names[i], tok.p, tok.len) == 0) {
+			*m = (enum http_method)i;
+			return 0;
+		}
+	}
+	return -HTTP_STATUS_NOT_IMPLEMENTED;
+}
+
+/* Splits a target into host (absolute-form only), path and query. */
+static int parse_target(struct http_request *req)
+{
+	const char *p = req->target.p, *end = p + req->target.len;
+
+	if (*p == '*')
+		return req->target.len == 1 && req->method == HTTP_OPTIONS ? 0 : -400;
+	if (*p != '/') {
+		/* absolute-form: scheme "://" authority [path-abempty] [ "?" query ] */
+		struct http_str scheme = { p, 0 };
+		while (p < end && *p != ':')
+			p++;
+		scheme.len = (size_t)(p - scheme.p);
+		if (!http_str_ieq(scheme, "http") && !http_str_ieq(scheme, "https"))
+			return -400;
+		if (end - p < 3 || memcmp(p, "://", 3) != 0)
+			return -400;
+		p += 3;
+		req->host.p = p;
+		while (p < end && *p != '/' && *p != '?')
+			p++;
+		req->host.len = (size_t)(p - req->host.p);
+		if (req->host.len == 0)
+			return -400;
+	}
+	req->path.p = p;
+	while (p < end && *p != '?')
+		p++;
+	req->path.len = (size_t)(p - req->path.p);
+	if (p < end) {
+		req->query.p = p + 1;
+		req->query.len = (size_t)(end - p - 1);
+	}
+	if (memchr(req->target.p, '#', req->target.len) != NULL)
+		return -400; /* a fragment is never sent to a server */
+	return 0;
+}
+
+/* request-line = method SP request-target SP HTTP-version CRLF */
+static const char *parse_request_line(const char *p, const char *end, struct http_request *req,
+                                      int *err)
+{
+	struct http_str tok = { p, 0 };
+
+	while (p < end && is_tchar((unsigned char)*p))
+		p++;
+	tok.len = (size_t)(p - tok.p);
+	if (p == end || *p != ' ' || tok.len == 0)
+		return *err = -400, NULL;
+	if ((*err = parse_method(tok, &req->method)) != 0)
+		return NULL;
+	req->target.p = ++p;
+	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
+		p++;
+	req->target.len = (size_t)(p - req->target.p);
+	if (req->target.len > HTTP_MAX_URI)
+		return *err = -414, NULL;
+	if (p == end || *p != ' ' || req->target.len == 0)
+		return *err = -400, NULL;
+	p++;
+	if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' ||
+	    p[7] < '0' || p[7] > '9')
+		return *err = -400, NULL;
+	if (p[5] != '1')
+		return *err = -505, NULL;
+	req->minor = p[7] == '0' ? 0 : 1; /* 1.2+ is answered as 1.1 (RFC 9110 2.5) */
+	if ((p = eat_eol(p + 8, end)) == NULL)
+		return *err = -400, NULL;
+	if ((*err = parse_target(req)) != 0)
+		return NULL;
+	return p;
+}
+
+/* field-line = field-name ":" OWS field-value OWS, then CRLF. */
+static const char *parse_header_line(const char *p, const char *end, struct http_header *h,
+                                     int *err)
+{
+	const char *v_end;
+
+	h->name.p = p;
+	while (p < end && is_tchar((unsigned char)*p))
+		p++;
+	h->name.len = (size_t)(p - h->name.p);
+	/* An empty name also rejects obs-fold; a space before ':' is an error
+	 * by RFC 9112 5.1 (it once enabled request smuggling). */
+	if (p == end || *p != ':' || h->name.len == 0)
+		return *err = -400, NULL;
+	p++;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	h->value.p = p;
+	while (p < end && is_value_char((unsigned char)*p))
+		p++;
+	v_end = p;
+	while (v_end > h->value.p && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+		v_end--;
+	h->value.len = (size_t)(v_end - h->value.p);
+	if ((p = eat_eol(p, end)) == NULL)
+		return *err = -400, NULL;
+	return p;
+}
+
+/* Calls fn on each comma-separated, OWS-trimmed element of a list value. */
+static int for_each_token(struct http_str v, int (*fn)(struct http_str, void *), void *arg)
+{
+	const char *p = v.p, *end = v.p + v.len;
+
+	while (p < end) {
+		struct http_str t;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		t.p = p;
+		while (p < end && *p != ',')
+			p++;
+		t.len = (size_t)(p - t.p);
+		while (t.len > 0 && (t.p[t.len - 1] == ' ' || t.p[t.len - 1] == '\t'))
+			t.len--;
+		if (t.len > 0) {
+			int rc = fn(t, arg);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+struct framing {
+	int hosts;
+	bool have_length, chunked, other_coding, close, keep_alive;
+	uint64_t length;
+};
+
+static int on_length(struct http_str t, void *arg)
+{
+	struct framing *f = arg;
+	uint64_t n = 0;
+
+	if (t.len == 0 || t.len > 19)
+		return -400; /* 19 digits cannot overflow 64 bits */
+	for (size_t i = 0; i < t.len; i++) {
+		if (t.p[i] < '0' || t.p[i] > '9')
+			return -400;
+		n = n * 10 + (uint64_t)(t.p[i] - '0');
+	}
+	if (f->have_length && n != f->length)
+		return -400; /* differing lengths: framing cannot be trusted */
+	f->have_length = true;
+	f->length = n;
+	return 0;
+}
+
+static int on_coding(struct http_str t, void *arg)
+{
+	struct framing *f = arg;
+
+	if (f->chunked)
+		return -400; /* chunked must be the final coding, applied once */
+	if (http_str_ieq(t, "chunked"))
+		f->chunked = true;
+	else
+		f->other_coding = true;
+	return 0;
+}
+
+static int on_connection(struct http_str t, void *arg)
+{
+	struct framing *f = arg;
+
+	if (http_str_ieq(t, "close"))
+		f->close = true;
+	else if (http_str_ieq(t, "keep-alive"))
+		f->keep_alive = true;
+	return 0;
+}
+
+/* Applies the fields that decide host, framing and persistence. */
+static int interpret_header(struct http_request *req, const struct http_header *h,
+                            struct framing *f)
+{
+	struct http_str n = h->name;
+
+	if (http_str_ieq(n, "host")) {
+		f->hosts++;
+		if (req->host.len == 0)
+			req->host = h->value;
+		return 0;
+	}
+	if (http_str_ieq(n, "content-length"))
+		return h->value.len ? for_each_token(h->value, on_length, f) : -400;
+	if (http_str_ieq(n, "transfer-encoding"))
+		return for_each_token(h->value, on_coding, f);
+	if (http_str_ieq(n, "connection"))
+		return for_each_token(h->value, on_connection, f);
+	if (http_str_ieq(n, "expect")) {
+		if (!http_str_ieq(h->value, "100-continue"))
+			return -417;
+		req->expect_continue = true;
+	}
+	return 0;
+}
+
+/* RFC 9112 6.1-6.3 and 9.3: framing and persistence from the fields seen. */
+static int finish_request(struct http_request *req, const struct framing *f)
+{
+	if (f->hosts > 1 || (req->minor == 1 && f->hosts == 0))
+		return -400;
+	if (f->chunked || f->other_coding) {
+		if (req->minor == 0 || f->have_length)
+			return -400;
+		if (f->other_coding)
+			return f->chunked ? -501 : -400;
+		req->body = HTTP_BODY_CHUNKED;
+	} else if (f->have_length && f->length > 0) {
+		req->body = HTTP_BODY_LENGTH;
+		req->content_length = f->length;
+	}
+	req->keep_alive = req->minor == 1 ? !f->close : (f->keep_alive && !f->close);
+	if (req->minor == 0)
+		req->expect_continue = false; /* 1.0 clients cannot expect 100 */
+	return 0;
+}
+
+/* Limits for a head that is still incomplete: 414 if the request line is
+ * already too long, 431 if the whole head is; else 0. */
+static int incomplete_limits(const char *p, const char *end)
+{
+	const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+	if (lf == NULL && end - p > HTTP_MAX_URI + 32)
+		return -414;
+	if (end - p > HTTP_MAX_HEAD)
+		return -431;
+	return 0;
+}
+
+int http_parse_request(const char *buf, size_t len, struct http_request *req)
+{
+	const char *end = buf + len, *p;
+	struct framing f = { 0 };
+	int err = 0;
+
+	memset(req, 0, offsetof(struct http_request, headers));
+	p = skip_empty_lines(buf, end);
+	if (http_head_end(buf, len, 0) == 0) {
+		/* Judge the request line as soon as it is whole, so garbage is
+		 * refused at once instead of after HTTP_MAX_HEAD bytes. */
+		if (memchr(p, '\n', (size_t)(end - p)) != NULL &&
+		    parse_request_line(p, end, req, &err) == NULL)
+			return err;
+		return incomplete_limits(p, end);
+	}
+	if ((p = parse_request_line(p, end, req, &err)) == NULL)
+		return err;
+	while (p < end && *p != '\r' && *p != '\n') {
+		struct http_header *h;
+		if (req->nheaders == HTTP_MAX_HEADERS)
+			return -431;
+		h = &req->headers[req->nheaders++];
+		if ((p = parse_header_line(p, end, h, &err)) == NULL)
+			return err;
+		if ((err = interpret_header(req, h, &f)) != 0)
+			return err;
+	}
+	if ((p = eat_eol(p, end)) == NULL)
+		return -400;
+	if (p - buf > HTTP_MAX_HEAD)
+		return -431;
+	if ((err = finish_request(req, &f)) != 0)
+		return err;
+	return (int)(p - buf);
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One byte of a chunk-size line. Returns 0 or -status. */
+static int chunk_size_byte(struct http_chunked *d, unsigned char c)
+{
+	int v = hex_value(c);
+
+	if (v >= 0 && d->state == HTTP_CHUNK_SIZE) {
+		if (++d->ndigits > 16)
+			return -400;
+		d->remain = d->remain * 16 + (uint64_t)v;
+		return 0;
+	}
+	if (d->ndigits == 0)
+		return -400;
+	if (c == '\r') {
+		d->state = HTTP_CHUNK_SIZE_LF;
+	} else if (c == '\n') {
+		d->state = d->remain ? HTTP_CHUNK_DATA : HTTP_CHUNK_TRAILER_START;
+		d->ndigits = 0;
+		d->ext_len = 0;
+	} else if (d->state == HTTP_CHUNK_SIZE && c != ';' && c != ' ' && c != '\t') {
+		return -400;
+	} else {
+		/* chunk-ext: skipped, but bounded and free of control bytes */
+		if ((c < 0x20 && c != '\t') || c == 0x7f || ++d->ext_len > HTTP_MAX_CHUNK_EXT)
+			return -400;
+		d->state = HTTP_CHUNK_EXT;
+	}
+	return 0;
+}
+
+/* One byte of the trailer section, which is read and discarded. */
+static int chunk_trailer_byte(struct http_chunked *d, unsigned char c)
+{
+	if (++d->trailer > HTTP_MAX_HEAD)
+		return -431;
+	switch (d->state) {
+	case HTTP_CHUNK_TRAILER_START:
+		d->state = c == '\r'   ? HTTP_CHUNK_END_LF
+		           : c == '\n' ? HTTP_CHUNK_DONE
+		                       : HTTP_CHUNK_TRAILER_LINE;
+		return 0;
+	case HTTP_CHUNK_TRAILER_LINE:
+		if (c == '\r')
+			d->state = HTTP_CHUNK_TRAILER_LF;
+		else if (c == '\n')
+			d->state = HTTP_CHUNK_TRAILER_START;
+		else if (!is_value_char(c))
+			return -400;
+		return 0;
+	default: /* TRAILER_LF, END_LF */
+		if (c != '\n')
+			return -400;
+		d->state =
+		        d->state == HTTP_CHUNK_END_LF ? HTTP_CHUNK_DONE : HTTP_CHUNK_TRAILER_START;
+		return 0;
+	}
+}
+
+long http_chunked_step(struct http_chunked *d, const char *buf, size_t len, const char **data,
+                       size_t *data_len)
+{
+	size_t i = 0;
+	int err = 0;
+
+	*data_len = 0;
+	while (i < len && d->state != HTTP_CHUNK_DONE) {
+		unsigned char c = (unsigned char)buf[i];
+		switch (d->state) {
+		case HTTP_CHUNK_SIZE:
+		case HTTP_CHUNK_EXT:
+			err = chunk_size_byte(d, c);
+			break;
+		case HTTP_CHUNK_SIZE_LF:
+			if (c != '\n')
+				return -400;
+			d->state = d->remain ? HTTP_CHUNK_DATA : HTTP_CHUNK_TRAILER_START;
+			d->ndigits = 0;
+			d->ext_len = 0;
+			break;
+		case HTTP_CHUNK_DATA: {
+			size_t n = len - i < d->remain ? len - i : (size_t)d->remain;
+			*data = buf + i;
+			*data_len = n;
+			d->remain -= n;
+			if (d->remain == 0)
+				d->state = HTTP_CHUNK_DATA_CR;
+			return (long)(i + n);
+		}
+		case HTTP_CHUNK_DATA_CR:
+		case HTTP_CHUNK_DATA_LF:
+			if (c == '\r' && d->state == HTTP_CHUNK_DATA_CR)
+				d->state = HTTP_CHUNK_DATA_LF;
+			else if (c == '\n')
+				d->state = HTTP_CHUNK_SIZE;
+			else
+				return -400;
+			break;
+		default:
+			err = chunk_trailer_byte(d, c);
+			break;
+		}
+		if (err != 0)
+			return err;
+		i++;
+	}
+	return (long)i;
+}
