@@ -48,8 +48,12 @@ BACKENDS += io_uring
 endif
 LIBS_io_uring := -luring
 
+# Backends built from more than their one file (kqueue over its epoll layer)
+# add themselves to BACKENDS and name their extra objects here.
+-include compat/kqueue/kqueue.mk
+
 COMMON_SRC := $(wildcard common/*.c)
-SERVERS := $(BACKENDS:%=bin/server-%)
+SERVERS = $(BACKENDS:%=bin/server-%)
 
 # Build variants: plain, ASan+UBSan, TSan. Each has its own object tree.
 SAN_asan := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -115,3 +119,6 @@ deps:
 
 -include tests/tests.mk
 -include harness/harness.mk
+-include fuzz/fuzz.mk
+-include compat/windows.mk
+-include labs/labs.mk
