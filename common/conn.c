@@ -88,12 +88,14 @@ static void update_deadline(struct conn *c)
 {
 	int64_t t = c->srv->cfg.idle_timeout_ms;
 
-	if (c->state == CONN_DELAYED && !output_pending(c))
-		return; /* conn_delay() set it */
-	if (c->state == CONN_HEAD && c->in_len > 0 && !output_pending(c))
+	if (output_pending(c))
+		c->deadline = c->now + t; /* a reader must keep reading */
+	else if (c->state == CONN_DELAYED)
+		c->deadline = c->due; /* the held response */
+	else if (c->state == CONN_HEAD && c->in_len > 0)
 		c->deadline = c->req_start + t; /* a head must arrive whole in time */
 	else
-		c->deadline = c->now + t; /* idle, body or writing: since progress */
+		c->deadline = c->now + t; /* idle, or a body: since progress */
 }
 
 void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags)
@@ -195,7 +197,7 @@ void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_
 void conn_delay(struct conn *c, uint32_t ms)
 {
 	c->state = CONN_DELAYED;
-	c->deadline = c->now + ms;
+	c->due = c->now + ms;
 }
 
 /* An error answer. After a framing or syntax error the rest of the byte
@@ -214,17 +216,32 @@ static void respond_error(struct conn *c, int status, bool close_after)
 	             (size_t)n);
 }
 
+/* Forgets the previous request before a new head is judged. A head that
+ * does not parse is answered like a GET: with the error text as body. */
+static void req_reset(struct conn *c)
+{
+	memset(&c->req, 0, sizeof(c->req));
+	c->req.file_fd = -1;
+	c->req.method = HTTP_GET;
+	c->req.minor = 1;
+}
+
 /* Answers with `status` and closes; returns how much input to drop (all). */
 static size_t fail(struct conn *c, int status, size_t len)
 {
-	if (c->req.method == HTTP_HEAD && status >= 400)
-		c->req.method = HTTP_GET; /* the error text is useful; the request was bad */
 	respond_error(c, status, true);
 	c->state = CONN_CLOSING;
 	return len > 0 ? len : 1;
 }
 
 /* ---- one function per state --------------------------------------------- */
+
+/* After a response: wait for the next request, or close. */
+static void next_request(struct conn *c)
+{
+	c->state = c->req.keep_alive ? CONN_HEAD : CONN_CLOSING;
+	c->req_start = c->now;
+}
 
 /* The request is complete (head and body): answer it and pick the next state. */
 static void finish_request(struct conn *c)
@@ -234,17 +251,13 @@ static void finish_request(struct conn *c)
 	else
 		handlers_finish(c);
 	buf_release(&c->body, &c->body_len, &c->body_cap);
-	if (c->state == CONN_DELAYED)
-		return;
-	c->state = c->req.keep_alive ? CONN_HEAD : CONN_CLOSING;
-	c->req_start = c->now;
+	if (c->state != CONN_DELAYED)
+		next_request(c);
 }
 
 /* Sets up the request just parsed; returns bytes consumed or fail()'s. */
 static size_t start_request(struct conn *c, const struct http_request *r, size_t used)
 {
-	memset(&c->req, 0, sizeof(c->req));
-	c->req.file_fd = -1;
 	c->req.method = (uint8_t)r->method;
 	c->req.minor = (uint8_t)r->minor;
 	c->req.keep_alive = r->keep_alive;
@@ -280,6 +293,8 @@ static size_t on_head(struct conn *c, const char *p, size_t len)
 	struct http_request req;
 	size_t end = http_head_end(p, len, c->scan);
 	int rc;
+
+	req_reset(c);
 
 	if (end == 0) {
 		bool new_line =
@@ -381,8 +396,8 @@ static void in_consume(struct conn *c, size_t n)
 
 static void in_append(struct conn *c, const char *data, size_t len)
 {
-	if (len == 0)
-		return;
+	if (len == 0 || c->state == CONN_CLOSING || (c->flags & F_DEAD))
+		return; /* nothing more will be read from this stream */
 	if (c->in_len == 0 && c->state == CONN_HEAD)
 		c->req_start = c->now; /* a new head starts arriving */
 	if ((size_t)c->in_len + len > CONN_IN_MAX ||
@@ -442,6 +457,7 @@ void conn_output(struct conn *c, struct conn_out *out)
 	}
 	/* No sendfile: copy the next piece of the file through the out buffer. */
 	size_t want = c->file_left < CONN_FILE_CHUNK ? (size_t)c->file_left : CONN_FILE_CHUNK;
+	c->out_len = c->out_sent = 0;
 	char *p = out_reserve(c, want);
 	ssize_t n = p ? pread(c->req.file_fd, p, want, (off_t)c->file_off) : -1;
 	if (n <= 0) {
@@ -500,7 +516,7 @@ void conn_timeout(struct conn *c, int64_t now)
 		return;
 	if (c->state == CONN_DELAYED && !output_pending(c)) {
 		handlers_delayed(c);
-		c->state = c->req.keep_alive ? CONN_HEAD : CONN_CLOSING;
+		next_request(c);
 		conn_resume(c);
 	} else if (output_pending(c) || (c->state == CONN_HEAD && c->in_len == 0)) {
 		STAT_ADD(c->srv, timeouts, 1);

@@ -103,6 +103,7 @@ struct conn {
 	uint64_t file_left; /* file bytes still to send */
 	int64_t deadline;   /* next timeout, monotonic ms (INT64_MAX: none) */
 	int64_t req_start;  /* when the pending head began to arrive */
+	int64_t due;        /* DELAYED: when the held response is due */
 	int64_t now;        /* time of the latest event, monotonic ms */
 };
 
