@@ -58,12 +58,18 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 # shellcheck disable=SC2207
 missing=($(printf '%s\n' "${missing[@]}" | sort -u))
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	exit 0
+sudo=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	sudo="sudo"
+fi
+if { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; } && command -v apt-get >/dev/null 2>&1; then
+	echo "installing Debian packages: ${missing[*]}"
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	if $sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+		exit 0
+	fi
+	echo "apt-get could not install: ${missing[*]}" >&2
 fi
 echo "missing packages: ${missing[*]}" >&2
 echo "install them with:  sudo apt-get install ${missing[*]}" >&2
