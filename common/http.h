@@ -129,6 +129,7 @@ size_t http_head_end(const char *buf, size_t len, size_t from);
  * arrive; it hands back chunk data as views into those bytes. */
 enum http_chunked_state {
 	HTTP_CHUNK_SIZE,
+	HTTP_CHUNK_SIZE_WS, /* whitespace after the size: ';' or the line end must follow */
 	HTTP_CHUNK_EXT,
 	HTTP_CHUNK_SIZE_LF,
 	HTTP_CHUNK_DATA,

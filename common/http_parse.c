@@ -299,8 +299,14 @@ static int interpret_header(struct http_request *req, const struct http_header *
 	}
 	if (http_str_ieq(n, "content-length"))
 		return h->value.len ? for_each_token(h->value, on_length, f) : -400;
-	if (http_str_ieq(n, "transfer-encoding"))
-		return for_each_token(h->value, on_coding, f);
+	if (http_str_ieq(n, "transfer-encoding")) {
+		int rc = for_each_token(h->value, on_coding, f);
+		/* A field that names no coding frames nothing: count it as an
+		 * unknown one (400) rather than fall back to Content-Length. */
+		if (rc == 0 && !f->chunked && !f->other_coding)
+			f->other_coding = true;
+		return rc;
+	}
 	if (http_str_ieq(n, "connection"))
 		return for_each_token(h->value, on_connection, f);
 	if (http_str_ieq(n, "expect")) {
@@ -409,8 +415,12 @@ static int chunk_size_byte(struct http_chunked *d, unsigned char c)
 		d->state = d->remain ? HTTP_CHUNK_DATA : HTTP_CHUNK_TRAILER_START;
 		d->ndigits = 0;
 		d->ext_len = 0;
-	} else if (d->state == HTTP_CHUNK_SIZE && c != ';' && c != ' ' && c != '\t') {
-		return -400;
+	} else if (d->state != HTTP_CHUNK_EXT && c != ';') {
+		/* Only whitespace may stand between the size and the first ';':
+		 * "5 6" is no size at all, whatever another parser makes of it. */
+		if ((c != ' ' && c != '\t') || ++d->ext_len > HTTP_MAX_CHUNK_EXT)
+			return -400;
+		d->state = HTTP_CHUNK_SIZE_WS;
 	} else {
 		/* chunk-ext: skipped, but bounded and free of control bytes */
 		if ((c < 0x20 && c != '\t') || c == 0x7f || ++d->ext_len > HTTP_MAX_CHUNK_EXT)
@@ -459,6 +469,7 @@ long http_chunked_step(struct http_chunked *d, const char *buf, size_t len, cons
 		unsigned char c = (unsigned char)buf[i];
 		switch (d->state) {
 		case HTTP_CHUNK_SIZE:
+		case HTTP_CHUNK_SIZE_WS:
 		case HTTP_CHUNK_EXT:
 			err = chunk_size_byte(d, c);
 			break;
