@@ -1,0 +1,300 @@
+/*
+ * poll.c - a readiness event loop on POSIX poll(2), level-triggered.
+ *
+ * What it teaches: the reactor pattern on the oldest portable readiness call,
+ * and its cost. One array of struct pollfd (slot 0 is the listener; each
+ * client remembers its slot) goes to the kernel on every call: the kernel
+ * checks every descriptor and the loop scans every slot for the few ready
+ * ones, O(n) in open connections, idle ones included. epoll avoids both.
+ *
+ * Why level-triggered is simple: poll reports a descriptor for as long as it
+ * is ready, so there is no drain-until-EAGAIN rule; one read per readiness is
+ * enough. The price: interest must follow conn_want() exactly, or an always
+ * writable socket would wake the loop forever: POLLIN for READ, POLLOUT for
+ * WRITE, nothing for WAIT. That is a store into the array, not a system call.
+ *
+ * Needs: any POSIX system for poll(2); sendfile(2) (Linux) for static files.
+ * Run:   bin/server-poll --port 8080, then curl localhost:8080/plaintext
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/conn.h"
+#include "../common/net.h"
+#include "../common/timer.h"
+#include "backend.h"
+
+enum {
+	READ_BUF = 64 * 1024,   /* one per loop, shared by all connections */
+	FIRST_SLOTS = 64,       /* initial size of the pollfd array; it doubles */
+	MAX_WAIT_MS = 1000,     /* wake at least this often to notice a stop */
+	ACCEPT_BACKOFF_MS = 100 /* pause accepting when out of descriptors */
+};
+
+struct client {
+	struct conn conn;        /* the HTTP state machine (common/conn.h) */
+	struct timer_node timer; /* its deadline in the loop's heap */
+	int fd;
+	int slot; /* its index in loop.fds and loop.owner */
+};
+
+/* Every connection always has a deadline, so the timer heap doubles as the
+ * list of open connections (used at shutdown). fds[0] is the listener;
+ * fds[1..nclients] are the clients, owner[i] the client of fds[i]. */
+struct loop {
+	struct worker *w;
+	struct pollfd *fds;
+	struct client **owner;
+	int cap; /* slots allocated in fds and owner */
+	struct timer_heap timers;
+	int nclients;
+	int64_t now;
+	int64_t accept_again; /* when to retry accept after EMFILE, or 0 */
+	char buf[READ_BUF];
+};
+
+#define CLIENT_OF(t) ((struct client *)((char *)(t)-offsetof(struct client, timer)))
+
+static void client_close(struct loop *l, struct client *cl)
+{
+	/* Swap the last slot into the hole so the array stays dense. */
+	l->fds[cl->slot] = l->fds[l->nclients];
+	l->owner[cl->slot] = l->owner[l->nclients];
+	l->owner[cl->slot]->slot = cl->slot;
+	timer_remove(&l->timers, &cl->timer);
+	close(cl->fd);
+	conn_free(&cl->conn);
+	free(cl);
+	l->nclients--;
+	server_conn_closed(l->w->srv);
+}
+
+/* Makes room for one more slot. Returns 0 or -ENOMEM. */
+static int grow(struct loop *l)
+{
+	int cap = l->cap ? l->cap * 2 : FIRST_SLOTS;
+	struct pollfd *fds = realloc(l->fds, (size_t)cap * sizeof(*fds));
+	struct client **owner = fds ? realloc(l->owner, (size_t)cap * sizeof(*owner)) : NULL;
+
+	if (fds != NULL)
+		l->fds = fds;
+	if (owner == NULL)
+		return -ENOMEM;
+	l->owner = owner;
+	l->cap = cap;
+	return 0;
+}
+
+static void client_open(struct loop *l, int fd)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+	int slot = l->nclients + 1;
+
+	if (cl == NULL || (slot >= l->cap && grow(l) != 0)) {
+		free(cl);
+		close(fd);
+		server_conn_closed(l->w->srv);
+		return;
+	}
+	cl->fd = fd;
+	cl->slot = slot;
+	l->fds[slot] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	l->owner[slot] = cl;
+	conn_init(&cl->conn, l->w->srv, l->now, CONN_SENDFILE);
+	l->nclients++;
+	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+}
+
+/* Sends what the connection has queued. Returns bytes sent, or -errno. */
+static ssize_t client_send(struct client *cl)
+{
+	struct conn_out out;
+	ssize_t n;
+
+	conn_output(&cl->conn, &out);
+	if (out.len > 0) {
+		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
+	} else if (out.file_len > 0) {
+		off_t off = (off_t)out.file_off;
+		n = sendfile(cl->fd, out.file_fd, &off, out.file_len);
+	} else {
+		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
+	}
+	return n >= 0 ? n : -errno;
+}
+
+/* Does what the connection wants until the socket would block, then sets the
+ * slot's interest from conn_want(). `hup` says poll reported POLLHUP or
+ * POLLERR: the peer is gone for good. */
+static void client_drive(struct loop *l, struct client *cl, bool hup)
+{
+	enum conn_want want;
+	ssize_t n;
+
+	for (;;) {
+		switch (conn_want(&cl->conn)) {
+		case CONN_WANT_READ:
+			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				goto wait;
+			if (n < 0)
+				n = 0; /* ECONNRESET and friends: treat as EOF */
+			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
+			if (n > 0 && conn_want(&cl->conn) == CONN_WANT_READ)
+				goto wait; /* one read per readiness: poll says if more */
+			continue;
+		case CONN_WANT_WRITE:
+			n = client_send(cl);
+			if (n == -EINTR)
+				continue;
+			if (n == -EAGAIN)
+				goto wait; /* POLLOUT will call us back */
+			if (n < 0) {
+				client_close(l, cl);
+				return;
+			}
+			conn_sent(&cl->conn, (size_t)n, l->now);
+			continue;
+		case CONN_WANT_WAIT:
+			if (hup) {
+				/* POLLHUP ignores `events`: it would spin the loop */
+				client_close(l, cl);
+				return;
+			}
+			goto wait;
+		case CONN_WANT_CLOSE:
+			client_close(l, cl);
+			return;
+		}
+	}
+wait:
+	/* Interest follows the want; WAIT listens for nothing, only the timer. */
+	want = conn_want(&cl->conn);
+	l->fds[cl->slot].events = want == CONN_WANT_READ    ? POLLIN
+	                          : want == CONN_WANT_WRITE ? POLLOUT
+	                                                    : 0;
+	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+}
+
+/* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
+ * the listener leaves the poll set (a negative fd is skipped) and the pending
+ * connections stay in the backlog until accept_again. */
+static void accept_all(struct loop *l)
+{
+	for (;;) {
+		int fd = net_accept(l->w->listen_fd, true);
+		if (fd < 0) {
+			if (net_accept_retry(-fd))
+				continue;
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+				l->accept_again = l->now + ACCEPT_BACKOFF_MS;
+				l->fds[0].fd = -1;
+			}
+			return;
+		}
+		if (!server_conn_admit(l->w->srv)) {
+			net_refuse(fd);
+			continue;
+		}
+		client_open(l, fd);
+	}
+}
+
+/* Calls conn_timeout() for every connection whose deadline has passed. */
+static void expire_timers(struct loop *l)
+{
+	struct timer_node *t;
+
+	while ((t = timer_first(&l->timers)) != NULL && t->when <= l->now) {
+		struct client *cl = CLIENT_OF(t);
+		conn_timeout(&cl->conn, l->now);
+		client_drive(l, cl, false);
+	}
+}
+
+/* Shutdown: stop accepting, and tell every connection to finish up. */
+static void begin_stop(struct loop *l)
+{
+	size_t n = l->timers.len;
+	struct client **all = malloc(n * sizeof(*all) + 1);
+
+	l->fds[0].fd = -1; /* the listener leaves the poll set */
+	for (size_t i = 0; all != NULL && i < n; i++)
+		all[i] = CLIENT_OF(l->timers.items[i]);
+	for (size_t i = 0; all != NULL && i < n; i++) {
+		conn_stop(&all[i]->conn);
+		client_drive(l, all[i], false);
+	}
+	free(all);
+}
+
+static int wait_ms(struct loop *l)
+{
+	int ms = timer_wait_ms(&l->timers, l->now, MAX_WAIT_MS);
+
+	if (l->accept_again != 0 && l->accept_again - l->now < ms)
+		ms = l->accept_again > l->now ? (int)(l->accept_again - l->now) : 0;
+	return ms;
+}
+
+static int poll_run(struct worker *w)
+{
+	struct loop *l = calloc(1, sizeof(*l));
+	int64_t give_up = 0;
+	int err;
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->w = w;
+	l->now = clock_ms();
+	if ((err = grow(l)) != 0 || (err = net_set_nonblock(w->listen_fd, true)) != 0)
+		goto out;
+	l->fds[0] = (struct pollfd){ .fd = w->listen_fd, .events = POLLIN };
+	while (give_up == 0 || (l->nclients > 0 && l->now < give_up)) {
+		int n = poll(l->fds, (nfds_t)l->nclients + 1, wait_ms(l));
+		l->now = clock_ms();
+		/* Scan every slot, last to first: a client that closes swaps the
+		 * last slot (already scanned) into its own, and clients accepted
+		 * at slot 0 land past the part still to scan. */
+		for (int i = l->nclients; n > 0 && i >= 0; i--) {
+			short rev = l->fds[i].revents;
+			if (rev == 0)
+				continue;
+			n--;
+			if (i == 0)
+				accept_all(l);
+			else
+				client_drive(l, l->owner[i], rev & (POLLHUP | POLLERR | POLLNVAL));
+		}
+		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
+			l->accept_again = 0;
+			l->fds[0].fd = w->listen_fd;
+			accept_all(l);
+		}
+		expire_timers(l);
+		if (give_up == 0 && server_stopping(w->srv)) {
+			give_up = l->now + SERVER_GRACE_MS;
+			begin_stop(l);
+		}
+	}
+	while (l->timers.len > 0)
+		client_close(l, CLIENT_OF(timer_first(&l->timers)));
+out:
+	timer_heap_free(&l->timers);
+	free(l->fds);
+	free(l->owner);
+	free(l);
+	return err;
+}
+
+const struct backend backend = {
+	.name = "poll",
+	.run = poll_run,
+};
