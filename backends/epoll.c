@@ -72,7 +72,11 @@ static void client_close(struct loop *l, struct client *cl)
 static void client_open(struct loop *l, int fd)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
+	/* LAB 3 BEGIN: which events, edge- or level-triggered? This stub works, but read */
+	/* LAB 3 HINT: the file header and measure it: what does a writable socket cost? */
+	/* LAB 3 STUB: struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT }; */
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+	/* LAB 3 END */
 
 	ev.data.ptr = cl;
 	if (cl == NULL || epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -109,6 +113,12 @@ static ssize_t client_send(struct client *cl)
  * peer hung up, so a short read does not prove the socket drained. */
 static void client_drive(struct loop *l, struct client *cl, bool hup)
 {
+	/* LAB 3 BEGIN: loop on conn_want(): recv + conn_feed, client_send + conn_sent, */
+	/* LAB 3 HINT: until EAGAIN (then wait for the next edge), WAIT, or CLOSE. */
+	/* LAB 3 HINT: Whenever you stop, re-arm the timer with conn_deadline(). */
+	/* LAB 3 STUB: (void)hup; */
+	/* LAB 3 STUB: (void)client_send; */
+	/* LAB 3 STUB: client_close(l, cl); */
 	ssize_t n;
 
 	for (;;) {
@@ -147,6 +157,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 	}
 wait:
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+	/* LAB 3 END */
 }
 
 /* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
@@ -173,6 +184,8 @@ static void accept_all(struct loop *l)
 /* Calls conn_timeout() for every connection whose deadline has passed. */
 static void expire_timers(struct loop *l)
 {
+	/* LAB 5 BEGIN: pop every due deadline: conn_timeout(), then client_drive() it */
+	/* LAB 5 STUB: (void)l; */
 	struct timer_node *t;
 
 	while ((t = timer_first(&l->timers)) != NULL && t->when <= l->now) {
@@ -180,6 +193,7 @@ static void expire_timers(struct loop *l)
 		conn_timeout(&cl->conn, l->now);
 		client_drive(l, cl, true);
 	}
+	/* LAB 5 END */
 }
 
 /* Shutdown: stop accepting, and tell every connection to finish up. */
@@ -200,7 +214,10 @@ static void begin_stop(struct loop *l)
 
 static int wait_ms(struct loop *l)
 {
+	/* LAB 5 BEGIN: sleep no longer than until the earliest deadline (timer_wait_ms) */
+	/* LAB 5 STUB: int ms = MAX_WAIT_MS; */
 	int ms = timer_wait_ms(&l->timers, l->now, MAX_WAIT_MS);
+	/* LAB 5 END */
 
 	if (l->accept_again != 0 && l->accept_again - l->now < ms)
 		ms = l->accept_again > l->now ? (int)(l->accept_again - l->now) : 0;

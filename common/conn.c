@@ -84,6 +84,11 @@ static void conn_kill(struct conn *c)
 }
 
 /* Recomputes the single deadline from the state (conn.h lists the cases). */
+/* LAB 5 BEGIN: one deadline per state: stalled reader, /delay, slow head, idle */
+/* LAB 5 STUB: static void update_deadline(struct conn *c) */
+/* LAB 5 STUB: { */
+/* LAB 5 STUB: 	c->deadline = c->now + c->srv->cfg.idle_timeout_ms; */
+/* LAB 5 STUB: } */
 static void update_deadline(struct conn *c)
 {
 	int64_t t = c->srv->cfg.idle_timeout_ms;
@@ -97,6 +102,7 @@ static void update_deadline(struct conn *c)
 	else
 		c->deadline = c->now + t; /* idle, or a body: since progress */
 }
+/* LAB 5 END */
 
 void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags)
 {
@@ -114,7 +120,7 @@ void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags)
 void conn_free(struct conn *c)
 {
 	if (c->req.file_fd >= 0)
-		close(c->req.file_fd);
+		platform_close_file(c->req.file_fd);
 	c->req.file_fd = -1;
 	buf_release(&c->in, &c->in_len, &c->in_cap);
 	buf_release(&c->out, &c->out_len, &c->out_cap);
@@ -156,11 +162,15 @@ static char *respond_head(struct conn *c, int status, const char *type, const ch
 	};
 	char *p;
 
+	/* LAB 4 BEGIN: keep-alive rules: which Connection header does this answer carry? */
+	/* LAB 4 HINT: HTTP/1.0 and 1.1 differ in their default; a stop or EOF ends it. */
+	/* LAB 4 STUB: h.connection = RESPONSE_CLOSE; */
 	if (c->flags & (F_STOP | F_PEER_EOF))
 		c->req.keep_alive = false;
 	h.connection = !c->req.keep_alive  ? RESPONSE_CLOSE
 	               : c->req.minor == 0 ? RESPONSE_KEEP_ALIVE
 	                                   : RESPONSE_DEFAULT;
+	/* LAB 4 END */
 	if ((p = out_reserve(c, head_len(type, extra) + body_room)) == NULL)
 		return NULL;
 	c->out_len += (uint32_t)response_head_write(p, &h);
@@ -184,7 +194,7 @@ void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_
 {
 	if (respond_head(c, 200, content_type, NULL, size, 0) == NULL ||
 	    c->req.method == HTTP_HEAD || size == 0) {
-		close(fd);
+		platform_close_file(fd);
 		if (c->req.file_fd == fd)
 			c->req.file_fd = -1;
 		return;
@@ -239,7 +249,10 @@ static size_t fail(struct conn *c, int status, size_t len)
 /* After a response: wait for the next request, or close. */
 static void next_request(struct conn *c)
 {
+	/* LAB 4 BEGIN: keep the connection for another request, or close it? */
+	/* LAB 4 STUB: c->state = CONN_CLOSING; */
 	c->state = c->req.keep_alive ? CONN_HEAD : CONN_CLOSING;
+	/* LAB 4 END */
 	c->req_start = c->now;
 }
 
@@ -304,7 +317,9 @@ static size_t on_head(struct conn *c, const char *p, size_t len)
 			rc = http_parse_request(p, len, &req);
 			if (rc < 0)
 				return fail(c, -rc, len);
-			c->flags |= new_line ? F_LINE_OK : 0;
+			/* Only a request line that was really judged counts: a
+			 * newline of a leading empty line leaves target empty. */
+			c->flags |= new_line && req.target.len > 0 ? F_LINE_OK : 0;
 		}
 		return 0;
 	}
@@ -364,6 +379,14 @@ static size_t on_body(struct conn *c, const char *p, size_t len)
 /* Runs the state machine over buf[0..len); returns bytes consumed. */
 static size_t conn_run(struct conn *c, const char *buf, size_t len)
 {
+	/* LAB 4 BEGIN: pipelining: step on_head/on_body over the buffer while they consume */
+	/* LAB 4 HINT: bytes; stop when dead, sending a file, or output passes CONN_OUT_HIGH. */
+	/* LAB 4 STUB: (void)buf; */
+	/* LAB 4 STUB: (void)len; */
+	/* LAB 4 STUB: (void)on_head; */
+	/* LAB 4 STUB: (void)on_body; */
+	/* LAB 4 STUB: conn_kill(c); */
+	/* LAB 4 STUB: return 0; */
 	size_t used = 0, n;
 
 	while (used < len && !(c->flags & F_DEAD) && c->file_left == 0 &&
@@ -379,6 +402,7 @@ static size_t conn_run(struct conn *c, const char *buf, size_t len)
 		used += n;
 	}
 	return used;
+	/* LAB 4 END */
 }
 
 /* ---- the backend-facing API ----------------------------------------------- */
@@ -459,7 +483,7 @@ void conn_output(struct conn *c, struct conn_out *out)
 	size_t want = c->file_left < CONN_FILE_CHUNK ? (size_t)c->file_left : CONN_FILE_CHUNK;
 	c->out_len = c->out_sent = 0;
 	char *p = out_reserve(c, want);
-	ssize_t n = p ? pread(c->req.file_fd, p, want, (off_t)c->file_off) : -1;
+	ssize_t n = p ? platform_pread(c->req.file_fd, p, want, c->file_off) : -1;
 	if (n <= 0) {
 		conn_kill(c); /* the file shrank or failed: the length promised is a lie now */
 		return;
@@ -468,6 +492,12 @@ void conn_output(struct conn *c, struct conn_out *out)
 	c->out_sent = 0;
 	c->file_off += n;
 	c->file_left -= (uint64_t)n;
+	if (c->file_left == 0) {
+		/* The last piece is in memory now: close the file before a
+		 * pipelined request can start and reuse c->req. */
+		platform_close_file(c->req.file_fd);
+		c->req.file_fd = -1;
+	}
 	out->data = c->out;
 	out->len = (size_t)n;
 }
@@ -476,6 +506,10 @@ void conn_sent(struct conn *c, size_t n, int64_t now)
 {
 	c->now = now;
 	STAT_ADD(c->srv, bytes_out, n);
+	/* LAB 4 BEGIN: partial writes: account n against memory output, then the file; */
+	/* LAB 4 HINT: once all is out, free the buffer, close the file, resume pipelined input. */
+	/* LAB 4 STUB: (void)n; */
+	/* LAB 4 STUB: conn_kill(c); */
 	if (c->out_sent < c->out_len) {
 		c->out_sent += (uint32_t)n;
 	} else if (c->file_left > 0) {
@@ -486,16 +520,21 @@ void conn_sent(struct conn *c, size_t n, int64_t now)
 		buf_release(&c->out, &c->out_len, &c->out_cap);
 		c->out_sent = 0;
 		if (c->req.file_fd >= 0) {
-			close(c->req.file_fd);
+			platform_close_file(c->req.file_fd);
 			c->req.file_fd = -1;
 		}
 		conn_resume(c);
 	}
+	/* LAB 4 END */
 	update_deadline(c);
 }
 
 enum conn_want conn_want(const struct conn *c)
 {
+	/* LAB 4 BEGIN: what next? In priority order: dead, output pending, delayed, */
+	/* LAB 4 HINT: closing or peer EOF, stopping while idle; otherwise read. */
+	/* LAB 4 STUB: (void)c; */
+	/* LAB 4 STUB: return CONN_WANT_CLOSE; */
 	if (c->flags & F_DEAD)
 		return CONN_WANT_CLOSE;
 	if (output_pending(c))
@@ -507,6 +546,7 @@ enum conn_want conn_want(const struct conn *c)
 	if ((c->flags & F_STOP) && c->state == CONN_HEAD && c->in_len == 0)
 		return CONN_WANT_CLOSE;
 	return CONN_WANT_READ;
+	/* LAB 4 END */
 }
 
 void conn_timeout(struct conn *c, int64_t now)
@@ -514,6 +554,9 @@ void conn_timeout(struct conn *c, int64_t now)
 	c->now = now;
 	if (now < c->deadline)
 		return;
+	/* LAB 5 BEGIN: the deadline passed: release a /delay answer; else count a timeout */
+	/* LAB 5 HINT: and drop a stalled reader or an idle connection, or answer 408. */
+	/* LAB 5 STUB: conn_kill(c); */
 	if (c->state == CONN_DELAYED && !output_pending(c)) {
 		handlers_delayed(c);
 		next_request(c);
@@ -525,6 +568,7 @@ void conn_timeout(struct conn *c, int64_t now)
 		STAT_ADD(c->srv, timeouts, 1);
 		fail(c, 408, 0); /* a head or body that came too slowly */
 	}
+	/* LAB 5 END */
 	update_deadline(c);
 }
 

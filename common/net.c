@@ -30,11 +30,20 @@ static int bound_port_of(int fd)
 static int listen_on(const struct addrinfo *ai, bool reuseport, bool nonblock)
 {
 	int one = 1;
+#ifdef SOCK_CLOEXEC
 	int type = ai->ai_socktype | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+#else
+	/* macOS: no socket type flags; fcntl() below */
+	int type = ai->ai_socktype;
+#endif
 	int fd = socket(ai->ai_family, type, ai->ai_protocol);
 
 	if (fd < 0)
 		return -errno;
+#ifndef SOCK_CLOEXEC
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	net_set_nonblock(fd, nonblock);
+#endif
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, NET_BACKLOG) != 0) {
@@ -70,10 +79,18 @@ int net_listen(const char *host, int port, bool reuseport, bool nonblock, int *b
 int net_accept(int listen_fd, bool nonblock)
 {
 	int one = 1;
+#ifdef SOCK_CLOEXEC
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0));
+#else
+	int fd = accept(listen_fd, NULL, NULL); /* macOS has no accept4() */
+#endif
 
 	if (fd < 0)
 		return -errno;
+#ifndef SOCK_CLOEXEC
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	net_set_nonblock(fd, nonblock);
+#endif
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
@@ -88,7 +105,9 @@ bool net_accept_retry(int err)
 	case ENETDOWN:
 	case ENOPROTOOPT:
 	case EHOSTDOWN:
+#ifdef ENONET /* Linux only */
 	case ENONET:
+#endif
 	case EHOSTUNREACH:
 	case EOPNOTSUPP:
 	case ENETUNREACH:

@@ -241,7 +241,7 @@ long router_decode(const char *in, size_t len, char *out)
 
 bool router_query_get(struct http_str query, const char *name, struct http_str *value)
 {
-	const char *p = query.p, *end = query.p + query.len;
+	const char *p = query.p, *end = p ? p + query.len : p; /* "none" is {NULL, 0} */
 	size_t nlen = strlen(name);
 
 	while (p < end) {

@@ -10,11 +10,9 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../backends/backend.h"
@@ -154,9 +152,9 @@ static int open_root(struct server *srv)
 {
 	char real[PATH_MAX];
 
-	if (realpath(srv->cfg.root, real) == NULL)
+	if (platform_realpath(srv->cfg.root, real) == NULL)
 		return -errno;
-	srv->root_fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	srv->root_fd = platform_open_dir(real);
 	if (srv->root_fd < 0)
 		return -errno;
 	srv->root_path = strdup(real);
@@ -196,13 +194,11 @@ static int open_listeners(struct server *srv, struct worker_thread *t, int *port
 }
 
 /* Waits for SIGINT/SIGTERM (or for every worker to end on its own). */
-static int wait_for_stop(struct worker_thread *t, int n, const sigset_t *set)
+static int wait_for_stop(struct worker_thread *t, int n)
 {
-	struct timespec tick = { 0, 200 * 1000 * 1000 };
-
 	for (;;) {
-		int sig = sigtimedwait(set, NULL, &tick), alive = 0;
-		if (sig == SIGINT || sig == SIGTERM)
+		int alive = 0;
+		if (platform_wait_stop(200))
 			return 0;
 		for (int i = 0; i < n; i++)
 			alive += !atomic_load(&t[i].done);
@@ -220,7 +216,7 @@ static int stop_workers(struct server *srv, struct worker_thread *t, int n)
 
 	atomic_store(&srv->stopping, true);
 	for (int i = 0; i < n; i++)
-		shutdown(t[i].w.listen_fd, SHUT_RDWR);
+		platform_wake_listener(t[i].w.listen_fd);
 	for (int i = 0; i < n; i++) {
 		while (!atomic_load(&t[i].done) && clock_ms() < give_up)
 			usleep(10 * 1000);
@@ -248,8 +244,7 @@ int main(int argc, char **argv)
 		         .idle_timeout_ms = 10000,
 		         .max_conns = 10000 },
 	};
-	struct worker_thread *threads;
-	sigset_t set;
+	static struct worker_thread *threads; /* static: a loop past its grace still uses it */
 	char host[300];
 	int rc, port = 0;
 
@@ -275,13 +270,9 @@ int main(int argc, char **argv)
 		        srv.cfg.port, strerror(-rc));
 		return EXIT_FAILURE_RUNTIME;
 	}
-	/* Signals are taken by sigtimedwait() in this thread only; the
-	 * workers inherit the blocked mask. A closed peer must never kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* Stop signals are taken by platform_wait_stop() in this thread only;
+	 * the workers inherit the blocked mask (platform.h). */
+	platform_signals_init();
 	srv.started_ms = clock_ms();
 	for (int i = 0; i < srv.cfg.workers; i++) {
 		if ((rc = pthread_create(&threads[i].tid, NULL, worker_main, &threads[i])) != 0) {
@@ -293,7 +284,7 @@ int main(int argc, char **argv)
 	printf("listening on http://%s:%d backend=%s workers=%d\n", host, port, backend.name,
 	       srv.cfg.workers);
 	fflush(stdout);
-	rc = wait_for_stop(threads, srv.cfg.workers, &set);
+	rc = wait_for_stop(threads, srv.cfg.workers);
 	int wrc = stop_workers(&srv, threads, srv.cfg.workers);
 	if (rc < 0 || wrc < 0) {
 		fprintf(stderr, "%s: the %s loop failed: %s\n", argv[0], backend.name,

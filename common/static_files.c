@@ -86,12 +86,12 @@ static int open_checked(const struct server *srv, const char *name)
 
 	if (snprintf(full, sizeof(full), "%s/%s", srv->root_path, name) >= (int)sizeof(full))
 		return -ENAMETOOLONG;
-	if (realpath(full, real) == NULL)
+	if (platform_realpath(full, real) == NULL)
 		return -errno;
 	if (strncmp(real, srv->root_path, rootlen) != 0 ||
 	    (real[rootlen] != '/' && real[rootlen] != '\0'))
 		return -EXDEV;
-	fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = platform_open_file(real);
 	return fd >= 0 ? fd : -errno;
 }
 
@@ -126,7 +126,7 @@ int static_open(const struct server *srv, const char *rel, size_t len, int *fd, 
 		return *fd == -EACCES ? 403 : 404;
 	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		/* directories, FIFOs, devices and sockets are never served */
-		close(*fd);
+		platform_close_file(*fd);
 		return 403;
 	}
 	*size = (uint64_t)st.st_size;

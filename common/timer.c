@@ -14,6 +14,8 @@ static void place(struct timer_heap *h, size_t i, struct timer_node *t)
 
 static void sift_up(struct timer_heap *h, size_t i)
 {
+	/* LAB 5 BEGIN: move items[i] up while its parent, (i - 1) / 2, is later */
+	/* LAB 5 STUB: place(h, i, h->items[i]); */
 	struct timer_node *t = h->items[i];
 
 	while (i > 0 && h->items[(i - 1) / 2]->when > t->when) {
@@ -21,10 +23,13 @@ static void sift_up(struct timer_heap *h, size_t i)
 		i = (i - 1) / 2;
 	}
 	place(h, i, t);
+	/* LAB 5 END */
 }
 
 static void sift_down(struct timer_heap *h, size_t i)
 {
+	/* LAB 5 BEGIN: move items[i] down, swapping with its earlier child, 2i+1 or 2i+2 */
+	/* LAB 5 STUB: place(h, i, h->items[i]); */
 	struct timer_node *t = h->items[i];
 
 	for (;;) {
@@ -39,6 +44,7 @@ static void sift_down(struct timer_heap *h, size_t i)
 		i = c;
 	}
 	place(h, i, t);
+	/* LAB 5 END */
 }
 
 void timer_remove(struct timer_heap *h, struct timer_node *t)

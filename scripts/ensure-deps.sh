@@ -3,7 +3,7 @@
 # are present; install the missing ones when we can (root and apt-get), else
 # name them and exit 1.
 #
-# Groups: build test bench fuzz windows
+# Groups: build test bench bench-core fuzz windows
 set -euo pipefail
 
 missing=()
@@ -34,10 +34,19 @@ for group in "$@"; do
 	bench)
 		need_cmd wrk wrk
 		need_cmd hyperfine hyperfine
+		need_cmd ab apache2-utils
 		need_cmd taskset util-linux
 		need_matplotlib
 		need_cmd nginx nginx-light
 		need_cmd h2o h2o
+		;;
+	bench-core)
+		# What make bench-all cannot run without (bench adds nginx, h2o).
+		need_cmd wrk wrk
+		need_cmd hyperfine hyperfine
+		need_cmd ab apache2-utils
+		need_cmd taskset util-linux
+		need_matplotlib
 		;;
 	fuzz)
 		need_cmd clang clang
@@ -46,10 +55,11 @@ for group in "$@"; do
 	windows)
 		need_cmd x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
 		need_cmd wine wine
+		need_cmd wineboot wine
 		need_file /usr/lib/wine/wine64 wine64
 		;;
 	*)
-		echo "ensure-deps.sh: unknown group '$group' (build test bench fuzz windows)" >&2
+		echo "ensure-deps.sh: unknown group '$group' (build test bench bench-core fuzz windows)" >&2
 		exit 2
 		;;
 	esac
