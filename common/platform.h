@@ -6,7 +6,7 @@
  *
  * What it teaches: a portable program keeps its operating-system calls in one
  * thin layer instead of #ifdefs scattered through the logic. On POSIX systems
- * every function here is a one-line inline wrapper around the call it names.
+ * every function here is a small inline wrapper around the calls it names.
  * On Windows (mingw-w64) they are declared here and written in
  * platform_win.c, next to net_win.c (the Windows net.h).
  *
