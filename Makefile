@@ -41,10 +41,14 @@ msg = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
 # ---- what this platform builds ------------------------------------------
+UNAME := $(shell uname -s)
+BACKENDS := threads poll
+ifeq ($(UNAME),Linux)
+BACKENDS += epoll
 HAVE_LIBURING := $(shell printf '\#include <liburing.h>\n' | $(CC) -E - >/dev/null 2>&1 && echo yes)
-BACKENDS := threads poll epoll
 ifeq ($(HAVE_LIBURING),yes)
 BACKENDS += io_uring
+endif
 endif
 LIBS_io_uring := -luring
 
@@ -60,7 +64,7 @@ SAN_asan := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SAN_tsan := -fsanitize=thread
 
 all: $(SERVERS)
-ifneq ($(HAVE_LIBURING),yes)
+ifeq ($(UNAME)$(HAVE_LIBURING),Linux)
 	@echo "note: io_uring backend skipped: liburing.h not found (apt-get install liburing-dev)"
 endif
 
@@ -80,7 +84,8 @@ $(eval $(call variant_rules,plain,bin/))
 $(eval $(call variant_rules,asan,bin/asan/))
 $(eval $(call variant_rules,tsan,bin/tsan/))
 
-.PRECIOUS: build/%.o
+# Objects are never deleted as intermediates (the sanitizer trees included).
+.SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 asan: $(BACKENDS:%=bin/asan/server-%)
