@@ -110,6 +110,7 @@ help:
 	@echo "  test-unit       C unit tests only (cmocka)"
 	@echo "  test-integration  integration suite on the plain builds only"
 	@echo "  bench-all       benchmark every backend and draw the charts (harness/README.md)"
+	@echo "  bench-micro     parser and state-machine micro-benchmarks (bench/README.md)"
 	@echo "  plots RUN=dir   redraw the charts of a results folder"
 	@echo "  asan, tsan      sanitizer builds under bin/asan, bin/tsan"
 	@echo "  format          clang-format every source file; format-check only checks"
@@ -127,3 +128,4 @@ deps:
 -include fuzz/fuzz.mk
 -include compat/windows.mk
 -include labs/labs.mk
+-include bench/bench.mk

@@ -9,8 +9,15 @@
  *
  * Never reads past `end`: every helper checks before it dereferences. The unit
  * tests place each input so that it ends exactly at a guard page.
+ *
+ * The four loops that walk most of the bytes (token names, the target, field
+ * values, the search for the blank line) first let an SSE2 fast path skip 16
+ * bytes at a time where the compiler targets x86-64 (http_simd.h), then run
+ * their scalar loop, which finishes the last few bytes and stays the
+ * definition of what is accepted. bench/parser_bench.c measures both.
  */
 #include "http.h"
+#include "http_simd.h"
 
 #include <string.h>
 
@@ -51,6 +58,56 @@ static bool is_value_char(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+/* Whether the SIMD fast paths run; see http_parse_use_simd(). The switch
+ * is read at run time, at the cost of one well-predicted branch per scan,
+ * so that one test binary proves both paths and one benchmark times both. */
+static bool use_simd = HTTP_SIMD;
+
+bool http_parse_use_simd(bool on)
+{
+	bool was = use_simd;
+
+	use_simd = on && HTTP_SIMD;
+	return was;
+}
+
+/* The scanning loops. Each returns the first byte at or after p that does
+ * not belong to what it skips, or end. The SIMD step (if any) only skips
+ * bytes the scalar loop would have skipped too. */
+static const char *skip_tchars(const char *p, const char *end)
+{
+#if HTTP_SIMD
+	if (use_simd)
+		p = simd_skip_name(p, end);
+#endif
+	while (p < end && is_tchar((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* request-target bytes: anything but SP, CTLs and DEL. */
+static const char *skip_target_chars(const char *p, const char *end)
+{
+#if HTTP_SIMD
+	if (use_simd)
+		p = simd_skip_target(p, end);
+#endif
+	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
+		p++;
+	return p;
+}
+
+static const char *skip_value_chars(const char *p, const char *end)
+{
+#if HTTP_SIMD
+	if (use_simd)
+		p = simd_skip_value(p, end);
+#endif
+	while (p < end && is_value_char((unsigned char)*p))
+		p++;
+	return p;
+}
+
 bool http_str_ieq(struct http_str s, const char *lower)
 {
 	size_t i;
@@ -86,6 +143,12 @@ size_t http_head_end(const char *buf, size_t len, size_t from)
 
 	if ((size_t)(p - buf) < from)
 		p = buf + from;
+#if HTTP_SIMD
+	/* Lands on the '\n' that starts the blank line, which the loop below
+	 * then confirms at once, or on the last few bytes, which it searches. */
+	if (use_simd)
+		p = simd_find_blank_line(p, end);
+#endif
 	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		p++;
 		if (p < end && *p == '\r')
@@ -154,16 +217,14 @@ static const char *parse_request_line(const char *p, const char *end, struct htt
 {
 	struct http_str tok = { p, 0 };
 
-	while (p < end && is_tchar((unsigned char)*p))
-		p++;
+	p = skip_tchars(p, end);
 	tok.len = (size_t)(p - tok.p);
 	if (p == end || *p != ' ' || tok.len == 0)
 		return *err = -400, NULL;
 	if ((*err = parse_method(tok, &req->method)) != 0)
 		return NULL;
 	req->target.p = ++p;
-	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
-		p++;
+	p = skip_target_chars(p, end);
 	req->target.len = (size_t)(p - req->target.p);
 	if (req->target.len > HTTP_MAX_URI)
 		return *err = -414, NULL;
@@ -190,8 +251,7 @@ static const char *parse_header_line(const char *p, const char *end, struct http
 	const char *v_end;
 
 	h->name.p = p;
-	while (p < end && is_tchar((unsigned char)*p))
-		p++;
+	p = skip_tchars(p, end);
 	h->name.len = (size_t)(p - h->name.p);
 	/* An empty name also rejects obs-fold; a space before ':' is an error
 	 * by RFC 9112 5.1 (it once enabled request smuggling). */
@@ -201,8 +261,7 @@ static const char *parse_header_line(const char *p, const char *end, struct http
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
 	h->value.p = p;
-	while (p < end && is_value_char((unsigned char)*p))
-		p++;
+	p = skip_value_chars(p, end);
 	v_end = p;
 	while (v_end > h->value.p && (v_end[-1] == ' ' || v_end[-1] == '\t'))
 		v_end--;

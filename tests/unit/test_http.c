@@ -12,6 +12,12 @@
  * vectors are also fed byte by byte and split at every offset, and each way
  * must decode the same body.
  *
+ * The parser has two ways to scan (http_simd.h): SSE2 fast paths and the
+ * scalar loops they stand in front of. Every test here runs twice, once per
+ * way, and a differential test mutates every byte of many heads and demands
+ * that both ways give the same answer down to the last view. Fields longer
+ * than 16 bytes with the odd byte at every offset test the block edges.
+ *
  * Needs: cmocka. Run with `make test-unit`.
  */
 #include <inttypes.h>
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "http_simd.h"
 #include "unit.h"
 
 /* Room for the largest input: a head over HTTP_MAX_HEAD plus slack. */
@@ -456,6 +463,238 @@ static void test_names(void **state)
 	assert_false(http_str_ieq((struct http_str){ "Hosts", 5 }, "host"));
 }
 
+/* ---- the two scanners ------------------------------------------------------ */
+
+static bool simd_default; /* http_parse_use_simd's setting before main changed it */
+
+/* With the default flags an x86-64 build must take the fast paths. */
+static void test_simd_default(void **state)
+{
+	(void)state;
+#if defined(__x86_64__) && !defined(HTTP_NO_SIMD)
+	assert_true(HTTP_SIMD);
+	assert_true(simd_default);
+#else
+	assert_int_equal(simd_default, HTTP_SIMD);
+#endif
+}
+
+/* "GET /<target> HTTP/1.1\r\nHost: a\r\n<name>: <value>\r\n\r\n" with
+ * text[0..n) as the name (field 0), target (1) or value (2). */
+static void head_with(struct sbuf *s, int field, const char *text, size_t n)
+{
+	s->len = 0;
+	sbuf_add(s, "GET /", 5);
+	sbuf_add(s, field == 1 ? text : "p", field == 1 ? n : 1);
+	sbuf_add(s, " HTTP/1.1\r\nHost: a\r\n", 20);
+	sbuf_add(s, field == 0 ? text : "X", field == 0 ? n : 1);
+	sbuf_add(s, ": ", 2);
+	sbuf_add(s, field == 2 ? text : "v", field == 2 ? n : 1);
+	sbuf_add(s, "\r\n\r\n", 4);
+}
+
+/* Lengths on both sides of each 16-byte block edge. */
+static const size_t edge_lens[] = { 1, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 70 };
+
+/* One odd byte at every offset of a long name, target or value. `field`
+ * is 0 (name), 1 (target) or 2 (value); `ok` says whether the byte is
+ * allowed there. Checks the status and, when accepted, the view. */
+static void odd_byte_everywhere(int field, char odd, bool ok)
+{
+	char text[80];
+	struct sbuf s = { 0 };
+	struct http_request req;
+
+	for (size_t e = 0; e < sizeof(edge_lens) / sizeof(edge_lens[0]); e++) {
+		size_t n = edge_lens[e];
+		for (size_t at = 0; at < n; at++) {
+			memset(text, field == 0 ? 'N' : field == 1 ? 't' : 'v', n);
+			text[at] = odd;
+			head_with(&s, field, text, n);
+			int rc = http_parse_request(guard_place(&g, s.p, s.len), s.len, &req);
+			if (rc != (ok ? (int)s.len : -400))
+				fail_msg("byte 0x%02x at %zu of %zu (field %d): got %d",
+				         (unsigned char)odd, at, n, field, rc);
+			if (!ok)
+				continue;
+			struct http_str got = field == 0   ? req.headers[1].name
+			                      : field == 1 ? req.target
+			                                   : req.headers[1].value;
+			size_t want = n + (field == 1); /* the target starts with '/' */
+			if (field == 2 && (odd == '\t' || odd == ' ') && (at == 0 || at == n - 1))
+				want--; /* OWS at either end is not part of the value */
+			if (got.len != want)
+				fail_msg("byte 0x%02x at %zu of %zu (field %d): view of %zu",
+				         (unsigned char)odd, at, n, field, got.len);
+		}
+	}
+	sbuf_free(&s);
+}
+
+static void test_long_names(void **state)
+{
+	(void)state;
+	odd_byte_everywhere(0, '-', true);
+	odd_byte_everywhere(0, '_', true);
+	odd_byte_everywhere(0, '~', true);
+	odd_byte_everywhere(0, '7', true);
+	odd_byte_everywhere(0, '(', false);
+	odd_byte_everywhere(0, '@', false);
+	odd_byte_everywhere(0, ' ', false);
+	odd_byte_everywhere(0, '\x80', false);
+	odd_byte_everywhere(0, '\0', false);
+}
+
+static void test_long_targets(void **state)
+{
+	(void)state;
+	odd_byte_everywhere(1, '%', true);
+	odd_byte_everywhere(1, '\x80', true);
+	odd_byte_everywhere(1, '\xff', true);
+	odd_byte_everywhere(1, '~', true);
+	odd_byte_everywhere(1, '\x7f', false);
+	odd_byte_everywhere(1, '\x01', false);
+	odd_byte_everywhere(1, '\t', false);
+	odd_byte_everywhere(1, '\0', false);
+}
+
+static void test_long_values(void **state)
+{
+	(void)state;
+	odd_byte_everywhere(2, '\t', true);
+	odd_byte_everywhere(2, ' ', true);
+	odd_byte_everywhere(2, '\x80', true);
+	odd_byte_everywhere(2, '\xff', true);
+	odd_byte_everywhere(2, '~', true);
+	odd_byte_everywhere(2, '\0', false);
+	odd_byte_everywhere(2, '\x1f', false);
+	odd_byte_everywhere(2, '\x7f', false);
+	odd_byte_everywhere(2, '\r', false);
+}
+
+/* The blank line at every offset of a long head, found from every `from`. */
+static void test_head_end_offsets(void **state)
+{
+	static const char *const blanks[] = { "\n\n", "\n\r\n", "\r\n\r\n" };
+	char buf[96];
+
+	(void)state;
+	for (size_t b = 0; b < 3; b++) {
+		size_t blen = strlen(blanks[b]);
+		for (size_t at = 1; at + blen <= sizeof(buf); at++) {
+			/* Near-misses before it: "\n\r" and "\rx" must not count. */
+			for (size_t i = 0; i < at; i++)
+				buf[i] = i + 1 == at ? 'x' : "A\n\rx:"[i % 5];
+			memcpy(buf + at, blanks[b], blen);
+			size_t len = at + blen;
+			const char *in = guard_place(&g, buf, len);
+			for (size_t from = 0; from <= at; from++)
+				if (http_head_end(in, len, from) != len)
+					fail_msg("blank %zu at %zu from %zu: %zu", b, at, from,
+					         http_head_end(in, len, from));
+			if (http_head_end(in, len - 1, 0) != 0)
+				fail_msg("blank %zu at %zu: found in a prefix", b, at);
+		}
+	}
+}
+
+/* Both scanners must make the same of buf[0..len): same result, same views. */
+static void expect_same(const char *buf, size_t len, const char *what, size_t at)
+{
+	struct http_request a, b;
+	int ra, rb;
+	size_t ea, eb;
+
+	const char *in = guard_place(&g, buf, len);
+	bool was = http_parse_use_simd(false);
+	ra = http_parse_request(in, len, &a);
+	ea = http_head_end(in, len, 0);
+	http_parse_use_simd(true);
+	rb = http_parse_request(in, len, &b);
+	eb = http_head_end(in, len, 0);
+	http_parse_use_simd(was);
+	if (ra != rb || ea != eb)
+		fail_msg("%s, byte %zu: scalar %d/%zu, SIMD %d/%zu", what, at, ra, ea, rb, eb);
+	if (ra <= 0)
+		return;
+	/* The fixed part of the struct holds the views and decisions; headers
+	 * past nheaders are stale, so compare only the used ones. */
+	if (memcmp(&a, &b, offsetof(struct http_request, headers)) != 0 ||
+	    memcmp(a.headers, b.headers, a.nheaders * sizeof(a.headers[0])) != 0)
+		fail_msg("%s, byte %zu: the two scanners parsed differently", what, at);
+}
+
+/* A head a browser might send, long enough for every fast path to run. */
+static const char browser_head[] =
+        "GET /static/app/main.js?v=1234567890abcdef HTTP/1.1\r\n"
+        "Host: localhost:8080\r\n"
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101\r\n"
+        "Accept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.8\r\n"
+        "Accept-Language: en-US,en;q=0.5\r\n"
+        "Cookie: session=0123456789abcdef0123456789abcdef; theme=dark\r\n"
+        "X_Odd_Name: \t value with tabs\t \r\n"
+        "\r\n";
+
+/* Every byte of in[0..len), replaced in turn by each byte the scanners
+ * treat specially; the parse must not depend on which scanner ran. */
+static void mutate_everywhere(const char *name, const char *in, size_t len)
+{
+	static const char odd[] = { '\0',   '\t', '\n', '\r', ' ', '\x1f', '\x7f', '\x80',
+		                    '\xff', ':',  '-',  '_',  '(', 'A',    '/',    '?' };
+	struct sbuf s = { 0 };
+
+	sbuf_add(&s, in, len);
+	expect_same(s.p, len, name, len);
+	for (size_t at = 0; at < len; at++) {
+		for (size_t o = 0; o < sizeof(odd); o++) {
+			s.p[at] = odd[o];
+			expect_same(s.p, len, name, at);
+		}
+		s.p[at] = in[at];
+	}
+	sbuf_free(&s);
+}
+
+static void test_scanners_agree(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		mutate_everywhere(valid[i].name, valid[i].in, strlen(valid[i].in));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		mutate_everywhere(bad[i].name, bad[i].in,
+		                  bad[i].len ? bad[i].len : strlen(bad[i].in));
+	mutate_everywhere("browser head", browser_head, sizeof(browser_head) - 1);
+}
+
+/* Random heads from an alphabet rich in the bytes the scanners stop at,
+ * lengths on both sides of the block edges; a fixed seed keeps a failure
+ * reproducible. */
+static void test_scanners_agree_random(void **state)
+{
+	static const char alphabet[] = "GET /HTP1.\r\n\r\n: \tHost:aZz09-_~(\x7f\x01\x80\xff";
+	static const char start[] = "GET /x HTTP/1.1\r\nHost: a\r\n";
+	uint32_t seed = 12345;
+	char buf[160];
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		size_t len = sizeof(start) - 1, n;
+		memcpy(buf, start, len);
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % (sizeof(buf) - len);
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[len++] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		/* Half of them end a head, so the field scanners run to the end. */
+		if (i % 2 == 0 && len + 4 <= sizeof(buf)) {
+			memcpy(buf + len, "\r\n\r\n", 4);
+			len += 4;
+		}
+		expect_same(buf, len, "random head", (size_t)i);
+	}
+}
+
 /* ---- chunked bodies ------------------------------------------------------- */
 
 /* A chunked body: what it decodes to and how much of the input it takes
@@ -690,6 +929,18 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup_scalar(void **state)
+{
+	http_parse_use_simd(false);
+	return setup(state);
+}
+
+static int setup_simd(void **state)
+{
+	http_parse_use_simd(true);
+	return setup(state);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -697,20 +948,43 @@ static int teardown(void **state)
 	return 0;
 }
 
+static void add_tests(struct unit_list *l)
+{
+	unit_add(l, "the guard page trips on an over-read", test_guard_page_trips, NULL);
+	unit_add(l, "x86-64 builds take the SIMD path by default", test_simd_default, NULL);
+	UNIT_ADD_TABLE(l, valid, test_valid);
+	UNIT_ADD_TABLE(l, bad, test_bad);
+	unit_add(l, "URI length limit (414)", test_limits_uri, NULL);
+	unit_add(l, "field count limit (431)", test_limits_fields, NULL);
+	unit_add(l, "head size limit (431)", test_limits_head, NULL);
+	unit_add(l, "http_head_end resumes a scan", test_head_end, NULL);
+	unit_add(l, "long names: an odd byte at every offset", test_long_names, NULL);
+	unit_add(l, "long targets: an odd byte at every offset", test_long_targets, NULL);
+	unit_add(l, "long values: an odd byte at every offset", test_long_values, NULL);
+	unit_add(l, "http_head_end: the blank line at every offset", test_head_end_offsets, NULL);
+	unit_add(l, "SIMD and scalar scanners agree on every mutation", test_scanners_agree, NULL);
+	unit_add(l, "SIMD and scalar scanners agree on random heads", test_scanners_agree_random,
+	         NULL);
+	unit_add(l, "method names and reason phrases", test_names, NULL);
+	UNIT_ADD_TABLE(l, chunks, test_chunked);
+	unit_add(l, "chunked: extension and trailer limits", test_chunked_limits, NULL);
+	unit_add(l, "chunked: a 64-bit size is framing, not an error", test_chunked_huge, NULL);
+}
+
+/* Every test runs once with the scalar loops alone and once with the SIMD
+ * fast paths in front of them (where the build has them). */
 int main(void)
 {
 	struct unit_list l = { 0 };
+	int failed;
 
-	unit_add(&l, "the guard page trips on an over-read", test_guard_page_trips, NULL);
-	UNIT_ADD_TABLE(&l, valid, test_valid);
-	UNIT_ADD_TABLE(&l, bad, test_bad);
-	unit_add(&l, "URI length limit (414)", test_limits_uri, NULL);
-	unit_add(&l, "field count limit (431)", test_limits_fields, NULL);
-	unit_add(&l, "head size limit (431)", test_limits_head, NULL);
-	unit_add(&l, "http_head_end resumes a scan", test_head_end, NULL);
-	unit_add(&l, "method names and reason phrases", test_names, NULL);
-	UNIT_ADD_TABLE(&l, chunks, test_chunked);
-	unit_add(&l, "chunked: extension and trailer limits", test_chunked_limits, NULL);
-	unit_add(&l, "chunked: a 64-bit size is framing, not an error", test_chunked_huge, NULL);
-	return unit_run(&l, "http parser", setup, teardown) != 0;
+	simd_default = http_parse_use_simd(true);
+	add_tests(&l);
+	printf("test_http: the scalar loops alone\n");
+	failed = unit_run(&l, "http parser, scalar loops", setup_scalar, teardown);
+	add_tests(&l);
+	printf("test_http: the SIMD fast paths in front of them (%s)\n",
+	       HTTP_SIMD ? "SSE2" : "none in this build: scalar again");
+	failed += unit_run(&l, "http parser, SIMD fast paths", setup_simd, teardown);
+	return failed != 0;
 }

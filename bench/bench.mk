@@ -1,0 +1,48 @@
+# bench/bench.mk - micro-benchmarks, apart from the load tests of harness/
+# (included by the Makefile).
+#
+#   make bench-parser  the request-head parser on typical requests, scalar
+#                      loops against the SSE2 fast paths (bench/parser_bench.c)
+#   make bench-conn    one GET /plaintext through conn_feed/output/sent, with
+#                      sizeof(struct conn) and allocations per request
+#                      (bench/conn_bench.c)
+#   make bench-micro   both
+#
+# The code under test is compiled with the same flags as the servers
+# ($(ALL_CFLAGS): -O2 -g by default, no -march), in its own object tree per
+# compiler, build/bench/<cc>/, so the numbers describe what bin/server-* runs
+# and `make bench-micro CC=clang` compares compilers. The flags are compiled
+# into the binaries, which print them with their results.
+# BENCH_RUNS and BENCH_MS set the parser benchmark's runs and ms per run.
+# The machine is shared: expect a few percent of noise between runs.
+
+BENCH_DIR := build/bench/$(notdir $(firstword $(CC)))
+BENCH_RUNS ?= 7
+BENCH_MS ?= 40
+BENCH_DEFS = -DBENCH_CFLAGS='"$(strip $(ALL_CFLAGS))"'
+BENCH_CONN_DEPS := conn handlers response router static_files http_parse
+BENCH_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
+$(BENCH_DIR)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(BENCH_DEFS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BENCH_DIR)/parser_bench: $(BENCH_DIR)/bench/parser_bench.o $(BENCH_DIR)/common/http_parse.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
+$(BENCH_DIR)/conn_bench: $(BENCH_DIR)/bench/conn_bench.o \
+		$(BENCH_CONN_DEPS:%=$(BENCH_DIR)/common/%.o)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(BENCH_WRAP)
+
+bench-parser: $(BENCH_DIR)/parser_bench
+	$(BENCH_DIR)/parser_bench $(BENCH_RUNS) $(BENCH_MS)
+
+bench-conn: $(BENCH_DIR)/conn_bench
+	$(BENCH_DIR)/conn_bench
+
+bench-micro: bench-parser bench-conn
+
+.PHONY: bench-parser bench-conn bench-micro
