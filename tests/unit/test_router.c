@@ -241,6 +241,15 @@ static void test_query(void **state)
 	}
 }
 
+/* The parser's "no query" is { NULL, 0 }: no pointer arithmetic on NULL. */
+static void test_query_absent(void **state)
+{
+	struct http_str val = { NULL, 0 };
+
+	(void)state;
+	assert_false(router_query_get((struct http_str){ NULL, 0 }, "a", &val));
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -268,5 +277,6 @@ int main(void)
 	unit_add(&l, "router_add refuses bad patterns", test_add_errors, NULL);
 	UNIT_ADD_TABLE(&l, decodes, test_decode);
 	UNIT_ADD_TABLE(&l, queries, test_query);
+	unit_add(&l, "regression: absent query (NULL, 0)", test_query_absent, NULL);
 	return unit_run(&l, "router", setup, teardown) != 0;
 }
