@@ -1,0 +1,168 @@
+"""cases_static.py - GET|HEAD /static/<path>: files byte-exact, content
+types, and every way out of --root refused.
+
+What it teaches: a static file server is a path-safety problem first. The
+site (suite.Site) keeps a secret file beside the root and plants a symlink
+to it, a symlink to /etc/passwd, a FIFO (opening one for reading blocks) and
+folders; the tests then try every classic spelling of "..". A refusal may be
+400, 403 or 404, but the secret's bytes must never come back and the server
+must keep answering.
+"""
+
+import hashlib
+import time
+
+from client import expect, request
+from suite import SECRET, SITE_FILES, check, check_eq, test
+
+# The media type each kind of file must be served with (the part before ';').
+TYPES = {
+    "hello.txt": "text/plain",
+    "UPPER.TXT": "text/plain",
+    "index.html": "text/html",
+    "style.css": "text/css",
+    "app.js": "text/javascript",
+    "data.json": "application/json",
+    "pixel.png": "image/png",
+    "README": "application/octet-stream",
+    "empty.txt": "text/plain",
+    "sub/nested.txt": "text/plain",
+}
+
+
+def check_charset(resp):
+    """Text types may name a charset; if they do, it must be UTF-8."""
+    ct = resp.header("Content-Type") or ""
+    for param in ct.split(";")[1:]:
+        k, _, v = param.strip().partition("=")
+        if k.lower() == "charset":
+            check_eq(v.strip('"').lower(), "utf-8", "charset of " + ct)
+
+
+@test("static_small_files")
+def small_files(t):
+    c = t.connect()
+    for name, media in TYPES.items():
+        r = c.roundtrip(request("GET", "/static/" + name))
+        expect(r, 200, body=SITE_FILES[name], media=media)
+        check_charset(r)
+        h = c.roundtrip(request("HEAD", "/static/" + name), method="HEAD")
+        expect(h, 200, media=media, method="HEAD")
+        check_eq(h.header("Content-Length"), str(len(SITE_FILES[name])), "HEAD length of " + name)
+
+
+@test("static_percent_decoded_name")
+def percent_name(t):
+    c = t.connect()
+    r = c.roundtrip(request("GET", "/static/name%20with%20space.txt"))
+    expect(r, 200, body=SITE_FILES["name with space.txt"], media="text/plain")
+    r = c.roundtrip(request("GET", "/static/%68ello.txt"))  # %68 is 'h'
+    expect(r, 200, body=SITE_FILES["hello.txt"])
+
+
+@test("static_one_mebibyte")
+def big_file(t):
+    c = t.connect(timeout=20)
+    for _ in range(2):  # twice on one connection: the file range ends exactly
+        r = c.roundtrip(request("GET", "/static/big.bin"))
+        expect(r, 200, media="application/octet-stream")
+        if r.body != t.site.big:
+            at = next((i for i, (a, b) in enumerate(zip(r.body, t.site.big)) if a != b),
+                      min(len(r.body), len(t.site.big)))
+            check(False, "1 MiB body differs from the file at byte %d (got %d bytes, sha1 %s)"
+                  % (at, len(r.body), hashlib.sha1(r.body).hexdigest()[:12]))
+    h = c.roundtrip(request("HEAD", "/static/big.bin"), method="HEAD")
+    expect(h, 200, method="HEAD")
+    check_eq(h.header("Content-Length"), str(len(t.site.big)), "HEAD length of big.bin")
+    expect(c.roundtrip(request("GET", "/static/hello.txt")), 200, body=SITE_FILES["hello.txt"])
+
+
+@test("static_not_found")
+def static_missing(t):
+    c = t.connect()
+    for path in ("/static/missing.txt", "/static/sub/missing", "/static/hello.txt/x"):
+        r = c.roundtrip(request("GET", path))
+        check(r.status in (403, 404), "%s: status %d, want 404" % (path, r.status))
+        expect(r, r.status)
+    r = c.roundtrip(request("GET", "/static/missing.txt"))
+    expect(r, 404)
+    expect(c.roundtrip(request("GET", "/static/hello.txt")), 200)
+
+
+# Each of these must be refused. Raw bytes, sent exactly as written.
+TRAVERSALS = [
+    "/static/../secret.txt",
+    "/static/sub/../../secret.txt",
+    "/static/./../secret.txt",
+    "/static/%2e%2e/secret.txt",
+    "/static/%2E%2E/secret.txt",
+    "/static/.%2e/secret.txt",
+    "/static/..%2fsecret.txt",
+    "/static/..%2Fsecret.txt",
+    "/static/sub%2f..%2f..%2fsecret.txt",
+    "/static/%252e%252e/secret.txt",
+    "/static/%252e%252e%252fsecret.txt",
+    "/static/..\\secret.txt",
+    "/static/..%5csecret.txt",
+    "/static/sub\\..\\..\\secret.txt",
+    "/static/%2e%2e%5csecret.txt",
+    "/static/hello.txt%00.png",
+    "/static/%00",
+    "/static/..%00/secret.txt",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/static/link_out",
+    "/static/link_abs",
+    "/static/link_dir_out/secret.txt",
+    "/../secret.txt",
+    "/static/../../../../../../etc/passwd",
+    "/static/....//secret.txt",
+]
+
+
+@test("static_traversal_refused")
+def traversal(t):
+    with open("/etc/passwd", "rb") as f:
+        passwd = f.read()
+    for path in TRAVERSALS:
+        c = t.connect()
+        c.send(request("GET", path))
+        r = c.read_response()
+        check(r.status in (400, 403, 404), "%s: status %d, want 400, 403 or 404"
+              % (path, r.status))
+        check(SECRET not in r.body and (not passwd or passwd[:32] not in r.body),
+              "%s: served a file from outside the root" % path)
+        expect(r, r.status)
+        c.close()
+    # absolute-form targets go through the same checks
+    c = t.connect()
+    r = c.roundtrip(request("GET", "http://test/static/%2e%2e/secret.txt"))
+    check(r.status in (400, 403, 404) and SECRET not in r.body,
+          "absolute-form traversal: status %d" % r.status)
+
+
+@test("static_fifo_refused")
+def fifo(t):
+    # Opening a FIFO for reading blocks until a writer comes: a server that
+    # does not check the file type first hangs here (and every other
+    # connection of its loop with it).
+    c = t.connect(timeout=3)
+    began = time.monotonic()
+    r = c.roundtrip(request("GET", "/static/fifo"))
+    expect(r, 403)
+    other = t.connect(timeout=3)
+    expect(other.roundtrip(request("GET", "/plaintext")), 200)
+    check(time.monotonic() - began < t.scaled(2), "the FIFO held the server up")
+
+
+@test("static_directory_refused")
+def directory(t):
+    c = t.connect()
+    for path in ("/static/sub", "/static/sub/", "/static/sub/folder", "/static/sub/folder/"):
+        r = c.roundtrip(request("GET", path))
+        expect(r, 403)
+        check(c.is_open(), "a 403 closed the connection")
+    r = c.roundtrip(request("HEAD", "/static/sub"), method="HEAD")
+    check_eq(r.status, 403, "HEAD of a folder")
+    expect(c.roundtrip(request("GET", "/static/sub/nested.txt")), 200,
+           body=SITE_FILES["sub/nested.txt"])
