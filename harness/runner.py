@@ -1,0 +1,302 @@
+"""runner.py - the plan of a run and the measurement of one point.
+
+What it is for: bench.py verifies the servers, then calls make_plan() and
+run_plan(). A point is one server under one workload at one parameter; it
+gets a fresh server process (so its peak memory is its own) and TRIALS
+measured trials, each after a warm-up. Around each measured window the
+server's CPU time is read from /proc/<pid>/stat (all threads), its memory
+from /proc/<pid>/status; the load generator's CPU from its own /proc entry.
+Workloads are interleaved by server (workload, then parameter, then
+server), so slow drift on a shared machine spreads over every server
+instead of penalising the last one. Plain Python 3 stdlib.
+"""
+
+import math
+import os
+import sys
+import time
+
+import load
+import servers
+import workloads as wl
+from servers import CLK_TCK
+
+
+def applies(spec, workload, cfg):
+    if spec["kind"] == "reference":
+        return workload in wl.REFERENCE_WORKLOADS[spec["name"]]
+    if spec["kind"] == "wine":
+        return workload in cfg["wine_workloads"]
+    return True
+
+
+def make_plan(specs, ctx):
+    """The steps of the run, in order: dicts {spec, workload, param, est_s}."""
+    cfg = ctx.cfg
+    steps = []
+    per_trial = cfg["warmup"] + cfg["duration"] + 0.45  # + wrk start-up, connects
+    for workload in cfg["workloads"]:
+        if workload == "memory" and "idle" in cfg["workloads"]:
+            continue  # the idle points record memory per connection as they go
+        for i, param in enumerate(wl.params_for(workload, cfg)):
+            for spec in specs:
+                if not applies(spec, workload, cfg):
+                    continue
+                est = 0.6 + (0 if workload == "memory" else cfg["trials"] * per_trial)
+                if workload in ("idle", "memory"):
+                    est += param / 4000.0
+                hyper = workload == "churn" and i == 0 and spec["name"] != "floor"
+                if hyper:
+                    est += (cfg["trials"] + 1) * cfg["churn_batch"] / 4000.0 + 0.5
+                steps.append({"spec": spec, "workload": workload, "param": param,
+                              "est_s": est, "hyperfine": hyper})
+    wine = sorted({s["label"] for s in specs if s["kind"] == "wine"})
+    if wine and set(cfg["wine_workloads"]) != set(cfg["workloads"]):
+        ctx.results.env.setdefault("notes", []).append(
+            "%s measured on %s only (preset %s)" % (", ".join(wine),
+                                                    ", ".join(cfg["wine_workloads"]),
+                                                    cfg["preset"]))
+    return steps
+
+
+def fmt_secs(s):
+    s = int(max(0, s))
+    return "%dm%02ds" % (s // 60, s % 60) if s >= 60 else "%ds" % s
+
+
+def run_plan(steps, ctx):
+    """Runs every step, printing progress (step i of n, server, workload,
+    time left) and saving the results after each one."""
+    total_est = sum(s["est_s"] for s in steps) or 1.0
+    done_est, t0 = 0.0, time.monotonic()
+    print("bench: %d points, about %s" % (len(steps), fmt_secs(total_est)))
+    for i, step in enumerate(steps, 1):
+        elapsed = time.monotonic() - t0
+        pace = elapsed / done_est if done_est > 0 else 1.0
+        left = (total_est - done_est) * pace
+        p = wl.WORKLOADS[step["workload"]]["param"]
+        print("[%3d/%d] %7s left  %-26s %-9s %s=%-6s " % (
+            i, len(steps), fmt_secs(left), step["spec"]["label"][:26], step["workload"], p,
+            step["param"]), end="", flush=True)
+        rows = run_point(step, ctx)
+        ctx.results.add(rows)
+        print(describe(rows), flush=True)
+        done_est += step["est_s"]
+
+
+def describe(rows):
+    """The one-line outcome of a point for the progress display."""
+    rps = sorted(r["rps"] for r in rows if r.get("rps") is not None and r["tool"] == "wrk")
+    flags = sorted({f for r in rows for f in r.get("flags", [])})
+    text = ""
+    if rps:
+        med = rps[len(rps) // 2]
+        spread = (rps[-1] - rps[0]) / med * 100 if med else 0
+        text = "%10.0f req/s (spread %.0f%%)" % (med, spread)
+    mem = [r for r in rows if r["workload"] == "memory"]
+    if mem and mem[0]["server_mem"].get("bytes_per_conn") is not None:
+        text += "  %.0f B/conn" % mem[0]["server_mem"]["bytes_per_conn"]
+    if flags:
+        text += "  [" + ", ".join(flags) + "]"
+    err = [r.get("error") for r in rows if r.get("error")]
+    if err:
+        text += "  " + err[0][:120]
+    return text
+
+
+def base_row(step, trial, tool="wrk"):
+    spec = step["spec"]
+    flags = []
+    if spec["kind"] == "wine":
+        flags.append("under-wine")
+    if spec["kind"] == "emulated":
+        flags.append("emulated")
+    return {"backend": spec["name"], "label": spec["label"], "kind": spec["kind"],
+            "workload": step["workload"], "param": step["param"],
+            "conns": wl.load_conns(step["workload"], step["param"]), "tool": tool,
+            "trial": trial, "flags": flags}
+
+
+def failed_row(step, error):
+    row = base_row(step, 0)
+    row.update({"rps": None, "error": error})
+    row["flags"].append("failed")
+    return row
+
+
+def run_point(step, ctx):
+    """Measures one point. Returns its rows (a 'failed' row if the server
+    or the tools would not run: the reason is kept, the run goes on)."""
+    srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out)
+    holder, rows = None, []
+    try:
+        srv.start()
+    except servers.StartError as e:
+        return [failed_row(step, "server did not start: " + e.reason)]
+    try:
+        k = step["param"] if step["workload"] in ("idle", "memory") else 0
+        mem_row = None
+        if k > 0:
+            holder, mem_row = hold_idle(step, ctx, srv, k)
+            if holder is None:
+                return [mem_row]
+        if step["workload"] != "memory":
+            for trial in range(1, ctx.cfg["trials"] + 1):
+                rows.append(measure_wrk(step, ctx, srv, trial))
+                if not srv.alive():
+                    rows[-1]["flags"].append("server-died")
+                    break
+        if step["hyperfine"] and srv.alive():
+            rows += measure_hyperfine(step, ctx, srv)
+        if holder is not None:
+            closed = holder.release()
+            holder = None
+            for r in rows + [mem_row]:
+                if closed:
+                    r["flags"].append("idle-closed")
+                    r["idle_closed"] = closed
+            if "memory" in ctx.cfg["workloads"]:
+                rows.append(mem_row)
+    finally:
+        if holder is not None:
+            holder.proc.kill()
+            holder.proc.wait()
+        code = srv.stop()
+        if code not in (0, None, -15) and rows:
+            rows[-1]["flags"].append("server-exit-%d" % code)
+    return rows
+
+
+def hold_idle(step, ctx, srv, k):
+    """Opens k idle connections with idle_holder. Returns (holder, memory
+    row), or (None, failed row)."""
+    load.stats_snapshot(srv.port)  # one request first, so the baseline is warm
+    time.sleep(0.05)
+    before = srv.memory_kb()
+    holder = load.IdleHolder(os.path.join(ctx.tools, "idle_holder"), srv.port, k,
+                             ctx.client_cpus)
+    err = holder.wait_holding(timeout_s=20 + k / 500.0)
+    if err:
+        return None, failed_row(step, err)
+    time.sleep(0.1)  # let the last accepted connections settle
+    after = srv.memory_kb()
+    row = base_row(dict(step, workload="memory"), 1, tool="rss")
+    row["conns"] = k
+    row["server_mem"] = {
+        "rss_before_kb": before.get("VmRSS"), "rss_kb": after.get("VmRSS"),
+        "hwm_kb": after.get("VmHWM"), "threads": after.get("Threads"),
+        "bytes_per_conn": (after["VmRSS"] - before["VmRSS"]) * 1024.0 / k,
+    }
+    row["rps"] = None
+    return holder, row
+
+
+def measure_wrk(step, ctx, srv, trial):
+    """One warm-up and one measured wrk trial. Returns the row."""
+    workload, param = step["workload"], step["param"]
+    conns = wl.load_conns(workload, param)
+    script = load.wrk_script(ctx.out, "pipeline" if workload == "pipeline" else "plain")
+    headers = ["Connection: close"] if workload == "churn" else []
+    sargs = [str(wl.PIPELINE_DEPTH)] if workload == "pipeline" else []
+    threads = min(ctx.client_threads, conns)
+    argv = load.wrk_argv(srv.url(wl.request_path(workload, param)), conns,
+                         math.ceil(ctx.cfg["duration"]), script, threads, headers, sargs)
+    warm = load.wrk_argv(srv.url(wl.request_path(workload, param)), conns,
+                         max(1, math.ceil(ctx.cfg["warmup"])), script, threads, headers, sargs)
+    load.warm_up(warm, ctx.client_cpus, ctx.cfg["warmup"])
+    u0, s0 = srv.cpu_ticks()
+    t0 = time.monotonic()
+    result, text, err = load.run_wrk(argv, ctx.client_cpus, ctx.cfg["duration"], threads)
+    wall = time.monotonic() - t0
+    row = base_row(step, trial)
+    raw = os.path.join(ctx.out, "raw", "%s-%s-%s-t%d.txt" % (
+        step["spec"]["name"], workload, param, trial))
+    os.makedirs(os.path.dirname(raw), exist_ok=True)
+    with open(raw, "w") as f:
+        f.write(" ".join(argv) + "\n" + text)
+    if not srv.alive():
+        row.update({"rps": None, "error": "the server exited during the trial"})
+        row["flags"].append("failed")
+        return row
+    u1, s1 = srv.cpu_ticks()
+    mem = srv.memory_kb()
+    if result is None:
+        row.update({"rps": None, "error": err})
+        row["flags"].append("failed")
+        return row
+    n = result["requests"] or 1
+    ncpu = ctx.server_ncpus
+    row.update({
+        "duration_s": result["duration_s"], "requests": result["requests"],
+        "rps": result["rps"], "bytes": result["bytes"], "latency_us": result["latency_us"],
+        "latency_source": result["latency_source"], "errors": result["errors"],
+        "client_cpu": result["client_cpu"],
+        "server_cpu": {
+            "user_s": (u1 - u0) / CLK_TCK, "sys_s": (s1 - s0) / CLK_TCK,
+            "user_us_per_req": (u1 - u0) / CLK_TCK * 1e6 / n,
+            "sys_us_per_req": (s1 - s0) / CLK_TCK * 1e6 / n,
+            "util": round((u1 - u0 + s1 - s0) / CLK_TCK / wall / ncpu, 3),
+        },
+        "server_mem": {"rss_kb": mem.get("VmRSS"), "hwm_kb": mem.get("VmHWM"),
+                       "threads": mem.get("Threads")},
+        "raw": os.path.relpath(raw, ctx.out),
+    })
+    if workload == "pipeline":
+        row["pipeline_depth"] = wl.PIPELINE_DEPTH
+    if result["requests"] == 0:
+        row["error"] = "no response at all within the %g s trial" % ctx.cfg["duration"]
+    if sum(result["errors"].values()) > 0 or result["requests"] == 0:
+        row["flags"].append("errors")  # no answer at all is an error too
+    if result["client_cpu"]["bound"]:
+        row["flags"].append("client-bound")
+    return row
+
+
+def measure_hyperfine(step, ctx, srv):
+    """The churn batch: hyperfine times `churn_batch` requests, each on a new
+    connection, over TRIALS runs. One row per run; the server's CPU time is
+    read around the whole hyperfine and spread over every request, and for
+    our own servers /stats confirms every request got a 2xx."""
+    batch, runs = ctx.cfg["churn_batch"], ctx.cfg["trials"]
+    export = os.path.join(ctx.out, "raw", "%s-churn-hyperfine.json" % step["spec"]["name"])
+    os.makedirs(os.path.dirname(export), exist_ok=True)
+    before = load.stats_snapshot(srv.port) if step["spec"]["kind"] != "reference" else None
+    u0, s0 = srv.cpu_ticks()
+    hf, err = load.run_hyperfine_churn(srv.url("/plaintext"), batch, runs, ctx.client_cpus,
+                                       export)
+    u1, s1 = srv.cpu_ticks()
+    if hf is None:
+        row = base_row(step, 0, tool="hyperfine")
+        row.update({"rps": None, "error": err})
+        row["flags"].append("failed")
+        return [row]
+    after = load.stats_snapshot(srv.port) if before is not None else None
+    total = batch * (runs + 1)
+    errors = {"exit": sum(1 for c in hf["exit_codes"] if c != 0)}
+    if before and after:
+        # /stats itself is one request, answered 2xx, between the snapshots.
+        got = after["responses"]["2xx"] - before["responses"]["2xx"] - 1
+        errors["status"] = max(0, total - got)
+    rows = []
+    for trial, t in enumerate(hf["times"], 1):
+        row = base_row(step, trial, tool="hyperfine")
+        row["conns"] = 8
+        row.update({
+            "duration_s": t, "requests": batch, "rps": batch / t if t > 0 else None,
+            "errors": errors,
+            "client_cpu": {"user_s": hf["user"], "sys_s": hf["system"],
+                           "util": round((hf["user"] + hf["system"]) / hf["mean"], 3)},
+            "server_cpu": {"user_us_per_req": (u1 - u0) / CLK_TCK * 1e6 / total,
+                           "sys_us_per_req": (s1 - s0) / CLK_TCK * 1e6 / total},
+            "hyperfine": {"mean_s": hf["mean"], "stddev_s": hf["stddev"],
+                          "command": hf["command"], "export": os.path.relpath(export, ctx.out)},
+        })
+        row["client_cpu"]["bound"] = row["client_cpu"]["util"] >= load.CLIENT_BOUND_UTIL
+        if sum(errors.values()) > 0:
+            row["flags"].append("errors")
+        rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit("runner.py is a module: run harness/bench.py")

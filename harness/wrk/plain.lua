@@ -1,0 +1,4 @@
+-- plain.lua - one request per write, the method, path and headers wrk was
+-- given on its command line (wrk -H adds headers, e.g. Connection: close).
+-- It adds nothing to wrk's own request loop; it exists so every run has a
+-- script that the report hook (report.lua) can be prepended to.
