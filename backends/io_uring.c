@@ -239,6 +239,12 @@ static void client_drive(struct loop *l, struct client *cl)
 				client_release(l, cl);
 				continue;
 			}
+			/* LAB 6 BEGIN: unless one is armed, queue a receive (get_sqe with OP_RECV): */
+			/* LAB 6 HINT: no buffer of its own, IOSQE_BUFFER_SELECT from group 0, */
+			/* LAB 6 HINT: IORING_RECV_MULTISHOT in ioprio when l->multishot. */
+			/* LAB 6 STUB: (void)sqe; */
+			/* LAB 6 STUB: client_close(l, cl); */
+			/* LAB 6 STUB: return; */
 			if (cl->recv_armed)
 				goto wait;
 			sqe = get_sqe(l, cl, OP_RECV);
@@ -248,6 +254,7 @@ static void client_drive(struct loop *l, struct client *cl)
 			sqe->buf_group = 0; /* our one buffer ring */
 			cl->recv_armed = true;
 			goto wait;
+			/* LAB 6 END */
 		case CONN_WANT_WRITE:
 			if (!cl->sending && client_send(l, cl) != 0) {
 				client_close(l, cl);
@@ -270,6 +277,15 @@ wait:
 static void client_complete(struct loop *l, struct client *cl, unsigned op,
                             const struct io_uring_cqe *cqe)
 {
+	/* LAB 6 BEGIN: no IORING_CQE_F_MORE: the operation is over (clear its flag). */
+	/* LAB 6 HINT: Receive: client_take() the bytes of buffer `bid`. Errors and */
+	/* LAB 6 HINT: closed clients: client_close(). Send: conn_sent(). EOF: take */
+	/* LAB 6 HINT: 0 bytes. -ENOBUFS, -ECANCELED: just re-arm. Then give the */
+	/* LAB 6 HINT: buffer back (IORING_CQE_F_BUFFER) and client_drive() again. */
+	/* LAB 6 STUB: (void)op; */
+	/* LAB 6 STUB: (void)cqe; */
+	/* LAB 6 STUB: (void)client_take; */
+	/* LAB 6 STUB: client_close(l, cl); */
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res;
 
@@ -293,6 +309,7 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		buf_give(l, bid);
 	client_drive(l, cl);
+	/* LAB 6 END */
 }
 
 /* One multishot accept: a CQE for every connection until an error ends it. */

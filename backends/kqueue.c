@@ -116,8 +116,15 @@ static void client_open(struct loop *l, int fd)
 		server_conn_closed(l->w->srv);
 		return;
 	}
+	/* LAB 7 BEGIN: queue the two registrations (read and write filters, EV_CLEAR) */
+	/* LAB 7 HINT: with change(); they ride along with the next kevent(). */
+	/* LAB 7 STUB: free(cl); */
+	/* LAB 7 STUB: close(fd); */
+	/* LAB 7 STUB: server_conn_closed(l->w->srv); */
+	/* LAB 7 STUB: return; */
 	change(l, (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, cl);
 	change(l, (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, cl);
+	/* LAB 7 END */
 	cl->fd = fd;
 	conn_init(&cl->conn, l->w->srv, l->now, HAVE_SENDFILE ? CONN_SENDFILE : 0);
 	l->nclients++;
@@ -260,11 +267,15 @@ static void end_turn(struct loop *l)
 
 	if (l->accept_again != 0 && l->accept_again < when)
 		when = l->accept_again;
+	/* LAB 7 BEGIN: re-arm the one-shot EVFILT_TIMER only if `when` is earlier than */
+	/* LAB 7 HINT: l->timer_at (the time it fires now); data is ms, at least 1. */
+	/* LAB 7 STUB: (void)when; */
 	if (when < l->timer_at) {
 		change(l, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
 		       when > l->now ? (intptr_t)(when - l->now) : 1, l);
 		l->timer_at = when;
 	}
+	/* LAB 7 END */
 	while (l->dead != NULL) {
 		struct client *cl = l->dead;
 		l->dead = cl->next_dead;
@@ -295,6 +306,12 @@ static int kqueue_run(struct worker *w)
 		int n = kevent(l->kq, l->changes, l->nchanges, events, MAX_EVENTS, &max_wait);
 		l->nchanges = 0;
 		l->now = clock_ms();
+		/* LAB 7 BEGIN: handle the n events: a failed change (EV_ERROR), the timer, */
+		/* LAB 7 HINT: the listener (udata NULL), or a client, driven once per batch */
+		/* LAB 7 HINT: even when its read and write events both came (they are adjacent). */
+		/* LAB 7 STUB: (void)events; */
+		/* LAB 7 STUB: if (n > 0) */
+		/* LAB 7 STUB: 	accept_all(l); */
 		for (int i = 0; i < n; i++) {
 			struct client *cl = events[i].udata;
 			if (events[i].flags & EV_ERROR)
@@ -308,6 +325,7 @@ static int kqueue_run(struct worker *w)
 			else if (cl->fd >= 0)
 				client_drive(l, cl, events[i].flags & EV_EOF);
 		}
+		/* LAB 7 END */
 		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
 			l->accept_again = 0;
 			accept_all(l);

@@ -63,9 +63,11 @@ struct loop {
 static void client_close(struct loop *l, struct client *cl)
 {
 	/* Swap the last slot into the hole so the array stays dense. */
+	/* LAB 2 BEGIN: move the last slot (fds and owner) into this one; fix its ->slot */
 	l->fds[cl->slot] = l->fds[l->nclients];
 	l->owner[cl->slot] = l->owner[l->nclients];
 	l->owner[cl->slot]->slot = cl->slot;
+	/* LAB 2 END */
 	timer_remove(&l->timers, &cl->timer);
 	close(cl->fd);
 	conn_free(&cl->conn);
@@ -133,6 +135,12 @@ static ssize_t client_send(struct client *cl)
  * POLLERR: the peer is gone for good. */
 static void client_drive(struct loop *l, struct client *cl, bool hup)
 {
+	/* LAB 2 BEGIN: loop on conn_want(): recv + conn_feed, client_send + conn_sent, */
+	/* LAB 2 HINT: until EAGAIN, WAIT or CLOSE; then set the slot's events from the */
+	/* LAB 2 HINT: want (level-triggered!) and re-arm the timer with conn_deadline(). */
+	/* LAB 2 STUB: (void)hup; */
+	/* LAB 2 STUB: (void)client_send; */
+	/* LAB 2 STUB: client_close(l, cl); */
 	enum conn_want want;
 	ssize_t n;
 
@@ -181,6 +189,7 @@ wait:
 	                          : want == CONN_WANT_WRITE ? POLLOUT
 	                                                    : 0;
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+	/* LAB 2 END */
 }
 
 /* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
@@ -260,6 +269,12 @@ static int poll_run(struct worker *w)
 	while (give_up == 0 || (l->nclients > 0 && l->now < give_up)) {
 		int n = poll(l->fds, (nfds_t)l->nclients + 1, wait_ms(l));
 		l->now = clock_ms();
+		/* LAB 2 BEGIN: find the n ready slots (revents): slot 0 accepts, others drive */
+		/* LAB 2 HINT: their client. Which scan order survives a close swapping slots? */
+		/* LAB 2 STUB: (void)n; */
+		/* LAB 2 STUB: accept_all(l); */
+		/* LAB 2 STUB: for (int i = l->nclients; i >= 1; i--) */
+		/* LAB 2 STUB: 	client_close(l, l->owner[i]); */
 		/* Scan every slot, last to first: a client that closes swaps the
 		 * last slot (already scanned) into its own, and clients accepted
 		 * at slot 0 land past the part still to scan. */
@@ -273,6 +288,7 @@ static int poll_run(struct worker *w)
 			else
 				client_drive(l, l->owner[i], rev & (POLLHUP | POLLERR | POLLNVAL));
 		}
+		/* LAB 2 END */
 		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
 			l->accept_again = 0;
 			l->fds[0].fd = w->listen_fd;

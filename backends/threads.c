@@ -127,7 +127,11 @@ static void client_open(struct loop *l, int fd)
 	l->clients = cl;
 	l->nclients++;
 	/* Under the lock, so the registry never holds a half-written tid. */
+	/* LAB 1 BEGIN: one thread per connection: start client_main(cl) with l->attr */
+	/* LAB 1 STUB: (void)client_main; */
+	/* LAB 1 STUB: err = ENOSYS; */
 	err = pthread_create(&cl->tid, &l->attr, client_main, cl);
+	/* LAB 1 END */
 	pthread_mutex_unlock(&l->lock);
 	if (err != 0)
 		client_close(cl); /* out of threads: this one is dropped */
@@ -156,6 +160,10 @@ static ssize_t client_send(struct client *cl)
  * left is the same after every request: then the system calls are skipped. */
 static void client_arm(struct client *cl, int64_t now)
 {
+	/* LAB 1 BEGIN: set SO_RCVTIMEO and SO_SNDTIMEO to the time left until the deadline */
+	/* LAB 1 HINT: (at least 1 ms: 0 means forever); skip the calls if it barely moved. */
+	/* LAB 1 STUB: (void)cl; */
+	/* LAB 1 STUB: (void)now; */
 	int64_t left = conn_deadline(&cl->conn) - now;
 
 	left = left < 1 ? 1 : left > MAX_TIMEO_MS ? MAX_TIMEO_MS : left;
@@ -166,11 +174,18 @@ static void client_arm(struct client *cl, int64_t now)
 	setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	cl->timeo = left;
+	/* LAB 1 END */
 }
 
 /* Does what the connection wants, blocking in every call, until it closes. */
 static void client_drive(struct client *cl)
 {
+	/* LAB 1 BEGIN: loop on conn_want() with blocking recv / client_send / sleep until */
+	/* LAB 1 HINT: the deadline; arm the socket timeouts first; EAGAIN means timed out, */
+	/* LAB 1 HINT: so call conn_timeout(); EINTR means check server_stopping(). */
+	/* LAB 1 STUB: (void)cl; */
+	/* LAB 1 STUB: (void)client_send; */
+	/* LAB 1 STUB: (void)client_arm; */
 	struct timespec until;
 	int64_t now;
 	ssize_t n;
@@ -211,6 +226,7 @@ static void client_drive(struct client *cl)
 			return;
 		}
 	}
+	/* LAB 1 END */
 }
 
 static void *client_main(void *arg)
