@@ -113,6 +113,8 @@ help:
 	@echo "  bench-micro     parser and state-machine micro-benchmarks (bench/README.md)"
 	@echo "  plots RUN=dir   redraw the charts of a results folder"
 	@echo "  fuzz            libFuzzer targets for FUZZ_TIME seconds each; fuzz-smoke is the short CI form"
+	@echo "  soak            a million mixed requests per backend, then RSS and fds back to baseline"
+	@echo "  test-valgrind   the integration suite under valgrind memcheck (threads, epoll)"
 	@echo "  test-faults     the integration suite under injected short reads/writes, EAGAIN, EINTR, accept errors"
 	@echo "  windows         cross-build the Windows backends; test-windows runs the suite under Wine"
 	@echo "  lab-start LAB=n, grade LAB=n   the course labs (labs/README.md)"

@@ -30,6 +30,7 @@ for group in "$@"; do
 		need_cmd ab apache2-utils
 		need_cmd h2load nghttp2-client
 		need_cmd clang clang
+		need_cmd valgrind valgrind
 		;;
 	bench)
 		need_cmd wrk wrk

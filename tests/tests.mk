@@ -15,3 +15,4 @@ test-deps:
 	@scripts/ensure-deps.sh build test
 
 .PHONY: test test-deps
+-include tests/soak/soak.mk

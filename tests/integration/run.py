@@ -32,7 +32,7 @@ from suite import Fail, Skip  # noqa: E402
 
 # The order the groups run in; inside a group, the order of definition.
 CASE_MODULES = ["cases_routes", "cases_static", "cases_framing", "cases_errors",
-                "cases_load", "cases_tools", "cases_lifecycle"]
+                "cases_load", "cases_hostile", "cases_tools", "cases_lifecycle"]
 
 
 def parse_args(argv):
