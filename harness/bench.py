@@ -264,7 +264,8 @@ def main(argv=None):
     fd_limit = raise_fd_limit()
     cap_to_fd_limit(cfg, fd_limit, notes)
     server_cpus, client_cpus = check_pinning(args.server_cpus, args.client_cpus, notes)
-    out = args.out or os.path.join(REPO, "results", envinfo.run_name())
+    # Absolute: nginx and h2o are given paths inside it from their own prefix.
+    out = os.path.abspath(args.out) if args.out else os.path.join(REPO, "results", envinfo.run_name())
     os.makedirs(out, exist_ok=True)
     tmp = None
     if args.root:
