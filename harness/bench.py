@@ -62,6 +62,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, help="seconds of warm-up before each trial")
     p.add_argument("--server-cpus", default="0", help="taskset list for servers ('' = none)")
     p.add_argument("--client-cpus", default="1", help="taskset list for load generators")
+    p.add_argument("--workers", type=int, default=1,
+                   help="event loops per server: --workers N for ours, worker_processes "
+                        "for nginx, num-threads for h2o (the floor always runs one)")
     p.add_argument("--out", default="", help="results folder (default results/<stamp>-<host>)")
     p.add_argument("--root", default="", help="static root to use (default: a generated "
                                               "temporary one)")
@@ -92,6 +95,9 @@ def build_config(args):
     if cfg["duration"] == int(cfg["duration"]):
         cfg["duration"] = int(cfg["duration"])
     cfg["trials"] = max(1, int(cfg["trials"]))
+    if args.workers < 1:
+        sys.exit("bench: --workers must be 1 or more")
+    cfg["workers"] = args.workers
     chosen = words(args.workloads) or list(wl.WORKLOAD_ORDER)
     unknown = [w for w in chosen if w not in wl.WORKLOADS]
     if unknown:
@@ -163,6 +169,18 @@ def check_pinning(server_cpus, client_cpus, notes):
     return out[0], out[1]
 
 
+def note_workers(cfg, server_cpus, notes):
+    """Says in the run's notes what several workers mean here."""
+    n = cfg["workers"]
+    if n == 1:
+        return
+    if "floor" in cfg["refs"]:
+        notes.append("%d workers per server; the floor runs one loop whatever the count" % n)
+    ncpus = envinfo.count_cpus(server_cpus) if server_cpus else len(os.sched_getaffinity(0))
+    if n > ncpus:
+        notes.append("%d workers share %d server CPU(s)" % (n, ncpus))
+
+
 def make_static_root(root):
     """Generates the static files (deterministic bytes) in `root`; returns
     [(name, path), ...] smallest first."""
@@ -228,7 +246,7 @@ def verify_all(specs, ctx):
     passed; the others go to ctx.results as skipped, with the reason."""
     good = []
     for spec in specs:
-        srv = servers.Server(spec, ctx.root, ctx.server_cpus, ctx.out)
+        srv = servers.Server(spec, ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
         try:
             srv.start()
         except servers.StartError as e:
@@ -264,8 +282,10 @@ def main(argv=None):
     fd_limit = raise_fd_limit()
     cap_to_fd_limit(cfg, fd_limit, notes)
     server_cpus, client_cpus = check_pinning(args.server_cpus, args.client_cpus, notes)
+    note_workers(cfg, server_cpus, notes)
     # Absolute: nginx and h2o are given paths inside it from their own prefix.
-    out = os.path.abspath(args.out) if args.out else os.path.join(REPO, "results", envinfo.run_name())
+    out = (os.path.abspath(args.out) if args.out else
+           os.path.join(REPO, "results", envinfo.run_name()))
     os.makedirs(out, exist_ok=True)
     tmp = None
     if args.root:

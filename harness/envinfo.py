@@ -107,6 +107,8 @@ def caption(env):
     pin = env.get("pinning", {})
     pinning = ("server CPU %s, client CPU %s" % (pin.get("server_cpus"), pin.get("client_cpus"))
                if pin.get("server_cpus") else "unpinned")
+    if (s.get("workers") or 1) > 1:
+        pinning = "%s workers, %s" % (s["workers"], pinning)
     opt = " ".join(f for f in (env.get("cflags") or "").split() if f.startswith("-O"))
     return ("%s, %s cores, %s | %s %s | %s | preset %s: %s s x %s trials, %s s warm-up, %s "
             "| git %s" % (env.get("cpu_model"), env.get("cores"), env.get("kernel"),

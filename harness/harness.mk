@@ -4,7 +4,9 @@
 #                           and the reference servers, write results/<stamp>-<host>/
 #   make bench-all PRESET=full   the long version (quick is the default)
 #   make plots RUN=dir      redraw the charts and the report of a results folder
-#   make test-harness       the harness's unit tests plus a one-minute bench
+#   make test-harness       the harness's unit tests plus a short end-to-end bench
+#   make bench-scaling      --workers 1 against 2 (SCALING_WORKERS), plaintext,
+#                           server and client sharing CPUs 0,1 (docs/scaling.md)
 #   make bench-tools        only build the floor server and the idle holder
 #
 # Knobs (make variables, passed on as flags of harness/bench.py):
@@ -16,6 +18,8 @@
 #   TRIALS       measured trials per point
 #   SERVER_CPUS  CPUs the server is pinned to (default 0)
 #   CLIENT_CPUS  CPUs the load generator is pinned to (default 1)
+#   WORKERS      event loops per server: our --workers, nginx worker_processes,
+#                h2o num-threads (default 1; the floor always runs one)
 #   OUT          results folder (default results/<UTC stamp>-<host>)
 #   WINE         auto (default: bin/server-*.exe run under Wine, labelled) or no
 #   PRESET       quick (default) or full
@@ -32,7 +36,7 @@ HARNESS_FLAGS = --preset $(PRESET) --backends "$(BACKENDS)" \
 	$(call harness_flag,CONNS,conns) $(call harness_flag,DURATION,duration) \
 	$(call harness_flag,TRIALS,trials) $(call harness_flag,SERVER_CPUS,server-cpus) \
 	$(call harness_flag,CLIENT_CPUS,client-cpus) $(call harness_flag,OUT,out) \
-	$(call harness_flag,WINE,wine) \
+	$(call harness_flag,WINE,wine) $(call harness_flag,WORKERS,workers) \
 	--cc "$(CC)" --cflags "$(ALL_CFLAGS)"
 
 build/harness/%: build/plain/harness/%.o
@@ -55,6 +59,21 @@ bench-deps:
 bench-all: $(SERVERS) $(HARNESS_TOOLS) bench-deps
 	$(HARNESS_PY) harness/bench.py $(HARNESS_FLAGS)
 
+# Scaling with --workers: one run per worker count, then a comparison
+# (harness/scaling.py, docs/scaling.md). The defaults suit a 2-core machine:
+# the server may use both cores and the client shares them. On a bigger one,
+# give disjoint lists, e.g. SERVER_CPUS=0-7 CLIENT_CPUS=8-15
+# SCALING_WORKERS="1 2 4 8".
+SCALING_WORKERS ?= 1 2
+bench-scaling: SERVER_CPUS ?= 0,1
+bench-scaling: CLIENT_CPUS ?= 0,1
+bench-scaling: WORKLOADS ?= plaintext
+bench-scaling: CONNS ?= 64 256 1024
+bench-scaling: REFS ?= nginx h2o
+bench-scaling: WINE ?= no
+bench-scaling: $(SERVERS) $(HARNESS_TOOLS) bench-deps
+	$(HARNESS_PY) harness/scaling.py --workers-list "$(SCALING_WORKERS)" -- $(HARNESS_FLAGS)
+
 plots:
 	@test -n "$(RUN)" || { echo "usage: make plots RUN=results/<run folder>"; exit 2; }
 	@PY=$$(scripts/find-python.sh) && $$PY scripts/plot.py "$(RUN)"
@@ -63,4 +82,4 @@ plots:
 test-harness: $(SERVERS) $(HARNESS_TOOLS)
 	@$(HARNESS_PY) harness/test_harness.py
 
-.PHONY: bench-all bench-deps bench-tools plots test-harness
+.PHONY: bench-all bench-deps bench-scaling bench-tools plots test-harness

@@ -192,6 +192,67 @@ class IdleHolder:
         return None
 
 
+WARM_REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def warm_burst(port, requests, conns, cpus, deadline_s=10.0):
+    """Sends `requests` keep-alive GET /plaintext over `conns` connections,
+    one in flight on each, taking turns, and reads every answer. Bounded by
+    the count and by deadline_s. The calling thread is pinned to the client
+    CPUs meanwhile (and given back its CPUs after), like every load generator.
+    Returns (answers read, error text or None)."""
+    import socket
+    from servers import cpu_set
+    old = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpu_set(cpus))
+    socks, done = [], 0
+    deadline = time.monotonic() + deadline_s
+    try:
+        for _ in range(conns):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        while done < requests and time.monotonic() < deadline:
+            batch = socks[:min(conns, requests - done)]
+            for s in batch:
+                s.sendall(WARM_REQUEST)
+            for s in batch:
+                _read_answer(s)
+                done += 1
+        return done, None if done == requests else "warm burst: %d of %d answered in " \
+            "%g s" % (done, requests, deadline_s)
+    except (OSError, ValueError) as e:
+        return done, "warm burst: %s after %d answers" % (e, done)
+    finally:
+        for s in socks:
+            s.close()
+        os.sched_setaffinity(0, old)
+
+
+def _read_answer(sock):
+    """Reads one HTTP response with a Content-Length body from sock."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ValueError("the server closed the connection")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if length is None:
+        raise ValueError("an answer without Content-Length")
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ValueError("the server closed the connection")
+        body += chunk
+    if len(body) != length:
+        raise ValueError("more bytes than the answer's Content-Length")
+
+
 def stats_snapshot(port):
     """Our servers' GET /stats as a dict, or None (reference servers)."""
     import http.client

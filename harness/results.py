@@ -93,7 +93,7 @@ def aggregate(rows):
         for key in ("user_us_per_req", "sys_us_per_req", "util"):
             agg["server_cpu"][key] = _median((t.get("server_cpu") or {}).get(key)
                                              for t in trials)
-        for key in ("rss_kb", "hwm_kb", "rss_before_kb", "bytes_per_conn"):
+        for key in ("rss_kb", "hwm_kb", "rss_before_kb", "bytes_per_conn", "warm_requests"):
             vals = [(t.get("server_mem") or {}).get(key) for t in trials]
             agg["server_mem"][key] = _median(vals)
         for t in trials:

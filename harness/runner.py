@@ -44,7 +44,7 @@ def make_plan(specs, ctx):
                     continue
                 est = 0.6 + (0 if workload == "memory" else cfg["trials"] * per_trial)
                 if workload in ("idle", "memory"):
-                    est += param / 4000.0
+                    est += param / 4000.0 + (0.6 if param else 0)  # + the warm burst
                 hyper = workload == "churn" and i == 0 and spec["name"] != "floor"
                 if hyper:
                     est += (cfg["trials"] + 1) * cfg["churn_batch"] / 4000.0 + 0.5
@@ -127,7 +127,7 @@ def failed_row(step, error):
 def run_point(step, ctx):
     """Measures one point. Returns its rows (a 'failed' row if the server
     or the tools would not run: the reason is kept, the run goes on)."""
-    srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out)
+    srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
     holder, rows = None, []
     try:
         srv.start()
@@ -169,9 +169,18 @@ def run_point(step, ctx):
 
 def hold_idle(step, ctx, srv, k):
     """Opens k idle connections with idle_holder. Returns (holder, memory
-    row), or (None, failed row)."""
-    load.stats_snapshot(srv.port)  # one request first, so the baseline is warm
-    time.sleep(0.05)
+    row), or (None, failed row).
+
+    The baseline is read after a warm burst (wl.WARM_REQUESTS keep-alive
+    requests over wl.WARM_CONNS connections, the same for every server): a
+    loop's fixed costs -- buffers it allocates once and touches as they
+    cycle, allocator arenas -- are then already in it, and what the idle
+    connections add, divided by k, is the marginal cost of one connection."""
+    answered, err = load.warm_burst(srv.port, wl.WARM_REQUESTS, wl.WARM_CONNS,
+                                    ctx.client_cpus)
+    if err:
+        return None, failed_row(step, err)
+    time.sleep(0.1)  # let the burst's connections close
     before = srv.memory_kb()
     holder = load.IdleHolder(os.path.join(ctx.tools, "idle_holder"), srv.port, k,
                              ctx.client_cpus)
@@ -186,6 +195,7 @@ def hold_idle(step, ctx, srv, k):
         "rss_before_kb": before.get("VmRSS"), "rss_kb": after.get("VmRSS"),
         "hwm_kb": after.get("VmHWM"), "threads": after.get("Threads"),
         "bytes_per_conn": (after["VmRSS"] - before["VmRSS"]) * 1024.0 / k,
+        "warm_requests": answered,
     }
     row["rps"] = None
     return holder, row

@@ -6,6 +6,13 @@ the server CPUs, on a free loopback port, serving the same generated --root),
 watched through /proc the same way (CPU time, peak and current memory) and
 verified the same way before it is measured. Plain Python 3 stdlib.
 
+Workers: our servers take --workers N (N event loops, each on its own
+SO_REUSEPORT listener); nginx is given worker_processes N (with its master
+process and reuseport listeners when N > 1) and h2o num-threads N, so every
+server gets the same number of loops. The floor always runs one loop. With
+several processes (nginx's master and workers), CPU time and memory are
+summed over the whole process family.
+
 Needs: Linux /proc, taskset (util-linux); nginx and h2o only for their lines.
 """
 
@@ -42,6 +49,16 @@ def pin(cpus):
     return ["taskset", "-c", cpus] if cpus else []
 
 
+def cpu_set(cpus):
+    """The set of CPU numbers of a taskset list ('0', '0,2', '0-3'). Raises
+    ValueError on anything else."""
+    out = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out |= set(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now (for servers that
     cannot be told --port 0: nginx, h2o)."""
@@ -56,13 +73,29 @@ class Server:
     spec: dict from bench.py's discovery: name, label, kind ('native',
     'emulated', 'wine', 'reference'), and how to start it: 'argv' (a
     contract binary that prints the ready line) or 'ref' ('nginx'/'h2o').
+    workers: event loops to ask for (--workers, worker_processes,
+    num-threads); the floor ignores it and runs one.
     """
 
-    def __init__(self, spec, root, cpus, workdir):
+    def __init__(self, spec, root, cpus, workdir, workers=1):
         self.spec, self.root, self.cpus, self.workdir = spec, root, cpus, workdir
+        self.workers = 1 if spec["name"] == "floor" else max(1, int(workers))
         self.proc = None
         self.port = None
+        self.reported_workers = None
         self.log_path = os.path.join(workdir, "logs", spec["name"] + ".log")
+        # nginx with workers runs a master and N worker processes.
+        self.family = spec.get("ref") == "nginx" and self.workers > 1
+
+    def contract_argv(self):
+        """The command line of a contract binary (our servers, the floor):
+        the same flags for every one of them (DESIGN.md)."""
+        argv = self.spec["argv"] + ["--port", "0", "--root", self.root,
+                                    "--idle-timeout", str(IDLE_TIMEOUT_S),
+                                    "--max-conns", str(MAX_CONNS)]
+        if self.spec["name"] != "floor":
+            argv += ["--workers", str(self.workers)]
+        return argv
 
     # -- life cycle --------------------------------------------------------
 
@@ -73,21 +106,23 @@ class Server:
         self.log = open(self.log_path, "ab")
         if "ref" in self.spec:
             self.port = free_port()
-            argv = write_ref_config(self.spec["ref"], self.workdir, self.root, self.port)
+            argv = write_ref_config(self.spec["ref"], self.workdir, self.root, self.port,
+                                    self.workers)
             self.proc = subprocess.Popen(pin(self.cpus) + argv, stdin=subprocess.DEVNULL,
                                          stdout=self.log, stderr=self.log)
             self._wait_connectable()
         else:
-            argv = self.spec["argv"] + ["--port", "0", "--root", self.root,
-                                        "--idle-timeout", str(IDLE_TIMEOUT_S),
-                                        "--max-conns", str(MAX_CONNS)]
+            argv = self.contract_argv()
             self.proc = subprocess.Popen(pin(self.cpus) + argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=self.log)
             self._wait_ready_line()
         return self
 
     def _fail(self, what):
-        code = self.proc.poll()
+        try:  # a server that closed its output may not be reaped yet
+            code = self.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            code = None
         self.log.flush()
         tail = _tail(self.log_path)
         if code is None:
@@ -110,9 +145,14 @@ class Server:
                 line += chunk
         sel.close()
         ready = parse.parse_listening_line(line.decode(errors="replace").strip())
+        if ready is None and not line.endswith(b"\n") and time.monotonic() < deadline:
+            self._fail("closed its output without a 'listening on' line")
         if ready is None:
             self._fail("no 'listening on' line within %d s" % START_TIMEOUT_S)
-        self.port = ready[1]
+        self.port, self.reported_workers = ready[1], ready[3]
+        if self.spec["name"] != "floor" and ready[3] != self.workers:
+            self._fail("asked for %d workers, the ready line says %d" % (self.workers,
+                                                                         ready[3]))
 
     def _wait_connectable(self):
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -147,19 +187,61 @@ class Server:
 
     # -- /proc -------------------------------------------------------------
 
+    def pids(self):
+        """The server's process and, for a process family (nginx with
+        workers), its children: the processes whose time and memory count."""
+        pids = [self.proc.pid]
+        if self.family:
+            pids += children_of(self.proc.pid)
+        return pids
+
     def cpu_ticks(self):
-        """(user, system) clock ticks so far, summed over all threads."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            st = parse.parse_proc_stat(f.read())
-        return st["utime"], st["stime"]
+        """(user, system) clock ticks so far, summed over all threads (and
+        over the family's processes)."""
+        user = system = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    st = parse.parse_proc_stat(f.read())
+            except OSError:
+                continue  # a child that has just exited
+            user, system = user + st["utime"], system + st["stime"]
+        return user, system
 
     def memory_kb(self):
-        """{'VmHWM': peak kB, 'VmRSS': current kB, 'Threads': n}."""
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            return parse.parse_proc_status(f.read())
+        """{'VmHWM': peak kB, 'VmRSS': current kB, 'Threads': n}, summed over
+        the family's processes (their shared pages then count once each)."""
+        total = {}
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    st = parse.parse_proc_status(f.read())
+            except OSError:
+                continue
+            for k, v in st.items():
+                total[k] = total.get(k, 0) + v
+        return total
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
+
+
+def children_of(pid):
+    """The pids whose parent is `pid` (read from /proc/*/stat)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                text = f.read()
+        except OSError:
+            continue
+        # The fields after the command name, which may hold spaces: state, ppid.
+        fields = text[text.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            out.append(int(entry))
+    return out
 
 
 def _tail(path, n=300):
@@ -174,21 +256,26 @@ def _tail(path, n=300):
 
 # -- reference servers ------------------------------------------------------
 
-def write_ref_config(kind, workdir, root, port):
+def write_ref_config(kind, workdir, root, port, workers=1):
     """Writes nginx's or h2o's configuration into the run folder (so the run
     records exactly what was measured) and returns the argv that starts it:
-    one worker process or thread, no access log, keep-alive without a request
-    limit, the same /plaintext, /json and /static/ as our servers."""
+    `workers` worker processes or threads (one by default), no access log,
+    keep-alive without a request limit, the same /plaintext, /json and
+    /static/ as our servers."""
     cdir = os.path.join(workdir, "reference", kind)
     os.makedirs(os.path.join(cdir, "tmp"), exist_ok=True)
     conf = os.path.join(cdir, kind + ".conf")
     if kind == "nginx":
+        # One worker runs without a master (one process to watch); several
+        # need the master, and a reuseport listener each, as our servers have.
         text = NGINX_CONF.format(dir=cdir, root=root.rstrip("/"), port=port,
-                                 idle=IDLE_TIMEOUT_S, conns=MAX_CONNS)
+                                 idle=IDLE_TIMEOUT_S, conns=MAX_CONNS, workers=workers,
+                                 master="on" if workers > 1 else "off",
+                                 reuseport=" reuseport" if workers > 1 else "")
         argv = ["nginx", "-p", cdir, "-c", conf, "-e", os.path.join(cdir, "error.log")]
     else:
         text = H2O_CONF.format(dir=cdir, root=root.rstrip("/"), port=port,
-                               idle=IDLE_TIMEOUT_S, conns=MAX_CONNS)
+                               idle=IDLE_TIMEOUT_S, conns=MAX_CONNS, workers=workers)
         argv = ["h2o", "-c", conf]
     with open(conf, "w") as f:
         f.write(text)
@@ -197,10 +284,14 @@ def write_ref_config(kind, workdir, root, port):
 
 NGINX_CONF = """\
 # Generated by harness/servers.py: nginx as a reference line.
-# One process (no master), epoll, no access log, unlimited keep-alive.
+# worker_processes as the run's --workers (one: no master), epoll, no access
+# log, unlimited keep-alive.
+# user root: with a master, the workers would otherwise drop to nobody and
+# could not read the generated --root (mode 0700); without one it is moot.
 daemon off;
-master_process off;
-worker_processes 1;
+user root;
+master_process {master};
+worker_processes {workers};
 worker_rlimit_nofile 20000;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -222,7 +313,7 @@ http {{
     scgi_temp_path {dir}/tmp/scgi;
     types {{ text/plain txt; application/octet-stream bin; }}
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096{reuseport};
         location = /plaintext {{
             default_type text/plain;
             return 200 "Hello, World!";
@@ -240,9 +331,10 @@ http {{
 
 H2O_CONF = """\
 # Generated by harness/servers.py: h2o as a reference line.
-# One thread, no access log; /plaintext and /json from mruby handlers.
+# num-threads as the run's --workers, no access log; /plaintext and /json
+# from mruby handlers.
 user: root
-num-threads: 1
+num-threads: {workers}
 max-connections: {conns}
 http1-request-timeout: {idle}
 pid-file: {dir}/h2o.pid

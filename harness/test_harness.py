@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """test_harness.py - `make test-harness`: the harness tests, in about a minute.
 
-1. The unit tests (test_*.py: the parsers on captured tool output).
+1. The unit tests: test_parse.py (the parsers on captured tool output),
+   test_targets.py (the Targets of the report, on synthetic results),
+   test_config.py (--workers, CPU lists, the quick preset's points).
 2. The floor and idle_holder, driven directly: the floor answers 16
    pipelined requests split at awkward offsets with exactly 16 responses;
    idle_holder's connections really are open on the server (its /stats).
-3. A tiny bench end to end: two backends, one workload, 1 s, one trial;
+3. Workers and the warm burst: a server started with 2 workers says so
+   and answers; the burst that precedes a memory baseline really sends
+   its requests (the server's /stats counts them); nginx with 2 workers
+   is a master and 2 worker processes whose CPU time is summed.
+4. A tiny bench end to end: two backends, one workload, 1 s, one trial;
    results.json must carry every promised field, the CSV its header, the
-   charts and README.md must exist.
-4. Ctrl-C in the middle of a run keeps the rows measured so far.
+   charts and README.md (with its Targets section) must exist.
+5. Ctrl-C in the middle of a run keeps the rows measured so far.
+6. A tiny scaling run (harness/scaling.py, --workers 1 and 2) writes its
+   comparison table.
 
 The last line is `harness: N passed, N failed`; the exit code is 1 if any
 check failed. Plain Python 3 (the chart step inside the bench finds a
@@ -32,6 +40,10 @@ sys.path.insert(0, HERE)
 
 import load  # noqa: E402
 import parse  # noqa: E402
+import servers  # noqa: E402
+import workloads as wl  # noqa: E402
+
+UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py")
 
 passed, failed = 0, 0
 
@@ -47,9 +59,12 @@ def check(name, ok, detail=""):
 
 
 def run_unit_tests():
-    print("unit tests (parsers, aggregates):")
-    suite = unittest.defaultTestLoader.discover(HERE, pattern="test_parse.py")
+    print("unit tests (parsers, aggregates, targets, settings):")
+    suite = unittest.TestSuite(unittest.defaultTestLoader.discover(HERE, pattern=name)
+                               for name in UNIT_TESTS)
     tests = list(iter_tests(suite))  # running a suite empties it
+    check("unit test files found", len({t.__class__.__module__ for t in tests}) ==
+          len(UNIT_TESTS), sorted({t.__class__.__module__ for t in tests}))
     result = unittest.TextTestRunner(stream=open(os.devnull, "w"), verbosity=0).run(suite)
     bad = {str(t): err for t, err in result.failures + result.errors}
     for test in tests:
@@ -134,6 +149,46 @@ def test_idle_holder():
         stop(p)
 
 
+def test_workers_and_warm_burst(tmp):
+    print("workers and the warm burst:")
+    spec = {"name": "epoll", "label": "epoll", "kind": "native",
+            "argv": [os.path.join(REPO, "bin", "server-epoll")]}
+    srv = servers.Server(spec, tmp, None, tmp, workers=2).start()
+    try:
+        check("--workers 2 reaches the server (its ready line)", srv.reported_workers == 2,
+              srv.reported_workers)
+        before = load.stats_snapshot(srv.port)["requests"]
+        answered, err = load.warm_burst(srv.port, wl.WARM_REQUESTS, wl.WARM_CONNS, None)
+        after = load.stats_snapshot(srv.port)["requests"]
+        check("the warm burst gets %d answers" % wl.WARM_REQUESTS,
+              answered == wl.WARM_REQUESTS and err is None, (answered, err))
+        check("the server counted them", after - before >= wl.WARM_REQUESTS,
+              after - before)
+    finally:
+        srv.stop()
+    if servers.reference_available("nginx"):
+        print("  (nginx not installed: its workers are not checked here)")
+        return
+    with open(os.path.join(tmp, "one.bin"), "wb") as f:
+        f.write(b"x" * 1000)
+    ref = servers.Server({"name": "nginx", "label": "nginx", "kind": "reference",
+                          "ref": "nginx"}, tmp, None, tmp, workers=2).start()
+    try:
+        time.sleep(0.3)  # the master forks its workers after it listens
+        check("nginx with 2 workers: a master and 2 workers", len(ref.pids()) == 3,
+              ref.pids())
+        problems = servers.verify(ref, [("one.bin", os.path.join(tmp, "one.bin"))])
+        check("nginx with 2 workers answers right (static files too)", not problems,
+              problems)
+        u0, s0 = ref.cpu_ticks()
+        load.warm_burst(ref.port, 20000, 8, None)
+        u1, s1 = ref.cpu_ticks()
+        check("its CPU time is counted (summed over the workers)", u1 + s1 > u0 + s0,
+              (u0 + s0, u1 + s1))
+    finally:
+        ref.stop()
+
+
 def pick_backends():
     built = [b for b in ("epoll", "poll", "threads", "io_uring")
              if os.access(os.path.join(REPO, "bin", "server-" + b), os.X_OK)]
@@ -174,7 +229,8 @@ def test_tiny_bench(tmp):
         f.write("#!/bin/sh\necho 'server-unavailable: not available here' >&2\nexit 3\n")
     os.chmod(os.path.join(bindir, "server-unavailable"), 0o755)
     argv = [sys.executable, os.path.join(HERE, "bench.py"), "--backends",
-            " ".join(backends + ["unavailable"]), "--bin-dir", bindir, "--refs", refs, "--wine", "no", "--workloads", "plaintext", "--conns", "16", "--duration", "1",
+            " ".join(backends + ["unavailable"]), "--bin-dir", bindir, "--refs", refs,
+            "--wine", "no", "--workloads", "plaintext", "--conns", "16", "--duration", "1",
             "--trials", "1", "--warmup", "0.2", "--out", out]
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     text = r.stdout.decode(errors="replace")
@@ -202,7 +258,11 @@ def test_tiny_bench(tmp):
     check("exit code 3 backend skipped with its reason",
           "exit code 3" in skipped.get("unavailable", ""), skipped)
     with open(os.path.join(out, "README.md")) as f:
-        check("the report names the skipped backend", "unavailable" in f.read())
+        readme = f.read()
+    check("the report names the skipped backend", "unavailable" in readme)
+    check("the report opens with its Targets", "## Targets" in readme and
+          readme.index("## Targets") < readme.index("## Summary") and
+          "not measured" in readme)
     with open(os.path.join(out, "env.json")) as f:
         env = json.load(f)
     missing = [k for k in ("kernel", "cpu_model", "cores", "compiler", "cflags",
@@ -225,8 +285,8 @@ def test_interrupt(tmp):
     print("Ctrl-C keeps partial results:")
     out = os.path.join(tmp, "interrupted")
     argv = [sys.executable, os.path.join(HERE, "bench.py"), "--backends", "epoll", "--refs",
-            "none", "--wine", "no", "--workloads", "plaintext", "--conns", "1 2 4 8 16 32", "--duration", "1",
-            "--trials", "1", "--warmup", "0.2", "--out", out, "--no-plots"]
+            "none", "--wine", "no", "--workloads", "plaintext", "--conns", "1 2 4 8 16 32",
+            "--duration", "1", "--trials", "1", "--warmup", "0.2", "--out", out, "--no-plots"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
     path = os.path.join(out, "results.json")
@@ -249,13 +309,41 @@ def test_interrupt(tmp):
     check("the partial run says so", "interrupted" in text, text[-200:])
 
 
+def test_scaling(tmp):
+    print("tiny scaling run (epoll, --workers 1 and 2):")
+    out = os.path.join(tmp, "scaling")
+    argv = [sys.executable, os.path.join(HERE, "scaling.py"), "--workers-list", "1 2", "--",
+            "--backends", "epoll", "--refs", "none", "--wine", "no", "--workloads",
+            "plaintext", "--conns", "16", "--duration", "0.5", "--trials", "1", "--warmup",
+            "0.2", "--no-plots", "--out", out]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    text = r.stdout.decode(errors="replace")
+    check("scaling.py exits 0", r.returncode == 0, text[-400:])
+    settings = []
+    for n in (1, 2):
+        try:
+            with open(os.path.join(out, "workers-%d" % n, "results.json")) as f:
+                settings.append(json.load(f)["env"]["settings"].get("workers"))
+        except (OSError, ValueError, KeyError):
+            settings.append(None)
+    check("one run per worker count, each with its --workers", settings == [1, 2], settings)
+    try:
+        with open(os.path.join(out, "README.md")) as f:
+            table = f.read()
+    except OSError as e:
+        table = str(e)
+    check("the comparison has the ratio column and the epoll row",
+          "x w=2" in table and "| epoll | plaintext | 16 |" in table, table[-300:])
+
+
 def main():
     t0 = time.monotonic()
     run_unit_tests()
     tmp = tempfile.mkdtemp(prefix="test-harness-")
     try:
-        for test in (test_floor, test_idle_holder, lambda: test_tiny_bench(tmp),
-                     lambda: test_interrupt(tmp)):
+        for test in (test_floor, test_idle_holder, lambda: test_workers_and_warm_burst(tmp),
+                     lambda: test_tiny_bench(tmp), lambda: test_interrupt(tmp),
+                     lambda: test_scaling(tmp)):
             try:
                 test()
             except Exception as e:  # a crashed check is a failed check

@@ -5,8 +5,10 @@ summary table bench.py prints at the end of a run.
 Usage: scripts/report.py results/<run>      (writes results/<run>/README.md)
 
 What it is for: a person should be able to open the run folder on GitHub
-and read it: machine and method first, what was skipped and why, a summary
-table, then every chart with the numbers behind it. Runs on plain Python 3
+and read it: machine and method first, the performance targets (each a ratio
+measured in this run: met, not met or not measured, harness/targets.py),
+what was skipped and why, a summary table, then every chart with the numbers
+behind it. Runs on plain Python 3
 (no matplotlib); the charts come from scripts/plot.py.
 """
 
@@ -18,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 
 import envinfo  # noqa: E402
+import targets  # noqa: E402
 import workloads as wl  # noqa: E402
 
 # The charts plot.py draws, in report order: (file stem, title, workload).
@@ -39,6 +42,10 @@ def fmt(v, digits=0, unit=""):
     if isinstance(v, float) and digits == 0 and abs(v) >= 1e6:
         return "%.2fM%s" % (v / 1e6, unit)
     return ("{:,.%df}" % digits).format(v) + unit
+
+
+def plural(n, word):
+    return "%s %s%s" % (fmt(n), word, "" if n == 1 else "s")
 
 
 def fmt_us(v):
@@ -131,11 +138,48 @@ def md_table(header, rows):
     return "\n".join(out)
 
 
+TARGETS_HEADER = ["target", "point", "figures (medians)", "ratio", "goal", "result", "flags"]
+
+
+def target_rows(doc):
+    """The Targets table: one row per target and point."""
+    return [[t["target"], t["point"], t["figures"], targets.ratio_text(t), t["goal"],
+             t["status"], t["flags"]] for t in targets.evaluate(doc)]
+
+
+def targets_counts_text(doc):
+    c = targets.counts(targets.evaluate(doc))
+    return ("%d met, %d not met, %d not measured; %d of the measured rows carry a caveat "
+            "flag" % (c[targets.MET], c[targets.NOT_MET], c[targets.MISSING], c["flagged"]))
+
+
+def targets_markdown(doc):
+    rows = target_rows(doc)
+    for r in rows:
+        r[5] = "**%s**" % r[5] if r[5] != targets.MISSING else r[5]
+    return ["## Targets", "",
+            "The project's performance targets, each checked as a ratio of medians "
+            "measured in this run (at least %d trials each; fewer is flagged). A point this "
+            "run did not measure says *not measured*. Flags are caveats on the figures: "
+            "`client-bound` (the load generator was saturated, so the server may be "
+            "faster than its figure), `errors`/`failed` (not comparable), `emulated`, "
+            "`idle-closed`. Memory per connection is one reading per point: (RSS with "
+            "the idle connections - RSS after a warm burst of %d requests) / connections."
+            % (targets.MIN_TRIALS, wl.WARM_REQUESTS), "",
+            targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
+
+
 def summary_text(doc):
-    """The table bench.py prints at the end (requests/s, median of trials)."""
+    """The table bench.py prints at the end (requests/s, median of trials),
+    then the targets: their counts and every one not met."""
     header, rows = summary_rows(doc)
     out = ["Summary: requests/s, median of trials (ERR: errors, cb: client-bound)",
-           text_table(header, rows)]
+           text_table(header, rows), "",
+           "Targets: " + targets_counts_text(doc) + " (README.md, Targets)"]
+    for r in target_rows(doc):
+        if r[5] == targets.NOT_MET:
+            out.append("  not met: %s, %s: %s (%s%s)" % (r[0], r[1], r[3], r[4],
+                                                        "; " + r[6] if r[6] else ""))
     for s in doc["skipped"]:
         out.append("skipped: %s: %s" % (s["label"], s["reason"]))
     return "\n".join(out)
@@ -148,8 +192,12 @@ def detail_table(doc, workload):
     aggs.sort(key=lambda a: (a["tool"], a["param"], order.get(a["backend"], 99)))
     pname = wl.WORKLOADS[workload]["param"]
     if workload == "memory":
-        header = ["server", "idle conns", "RSS before", "RSS with idle", "bytes/conn", "flags"]
-        rows = [[a["label"], a["param"], fmt(a["server_mem"]["rss_before_kb"], 0, " kB"),
+        # Runs before the warm burst took their baseline after one request.
+        header = ["server", "idle conns", "baseline after", "RSS baseline", "RSS with idle",
+                  "bytes/conn", "flags"]
+        rows = [[a["label"], a["param"],
+                 plural(a["server_mem"].get("warm_requests") or 1, "request"),
+                 fmt(a["server_mem"]["rss_before_kb"], 0, " kB"),
                  fmt(a["server_mem"]["rss_kb"], 0, " kB"),
                  fmt(a["server_mem"]["bytes_per_conn"], 0), " ".join(a["flags"])]
                 for a in aggs]
@@ -185,6 +233,7 @@ def markdown(doc, run_dir):
               "`under-wine` (never ranked against native backends), `idle-closed` (the "
               "server closed idle connections during the measurement). See "
               "[harness/README.md](../../harness/README.md) for the method.", ""]
+    lines += targets_markdown(doc)
     header, rows = summary_rows(doc)
     lines += ["## Summary (requests/s)", "", md_table(header, rows), ""]
     if doc["skipped"]:
