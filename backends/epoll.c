@@ -10,11 +10,17 @@
  * must switch EPOLLOUT on and off with epoll_ctl(MOD) around every blocked
  * write. Edge-triggering reports a change only once, so the rule instead is:
  * after an event, keep reading (or writing) until the kernel says EAGAIN,
- * because no new event will come for bytes that are already there. Two
- * shortcuts keep that rule cheap, both safe because every new packet raises
- * a new edge: a read that returns less than the buffer means the socket is
- * drained, unless the peer also hung up (EPOLLRDHUP), and then we read on to
- * the EOF.
+ * because no new event will come for bytes that are already there. One
+ * shortcut keeps that rule cheap, safe because every packet that arrives
+ * after a read raises a new edge: a read that returns less than the buffer
+ * means the socket is drained, unless the peer also hung up (EPOLLRDHUP),
+ * and then we read on to the EOF. It still holds after the response has been
+ * written, so a keep-alive request costs one recv() and one send(), without
+ * a second recv() that could only return EAGAIN.
+ *
+ * Deadlines (idle keep-alive, slow clients, /delay) live in one heap in user
+ * space (common/timer.h), with no system call per request; client_arm()
+ * shows how to spare the heap a move per request as well.
  *
  * Needs: Linux 2.6.17+ (EPOLLRDHUP); sendfile(2) for static files.
  * Run:   bin/server-epoll --port 8080, then curl localhost:8080/plaintext
@@ -69,6 +75,26 @@ static void client_close(struct loop *l, struct client *cl)
 	server_conn_closed(l->w->srv);
 }
 
+/* Puts the connection's deadline in the heap, lazily. A busy keep-alive
+ * connection pushes its idle deadline a little later with every request, and
+ * moving its node down the heap each time is a sift through log2(n) levels
+ * of nodes scattered over memory, a cache miss at each, on every request.
+ * Instead, when the deadline only moved later, the node keeps its old key.
+ * The heap then holds a lower bound of each connection's deadline, and that
+ * is enough to be right: the loop wakes no later than any real deadline,
+ * perhaps earlier. When an early key comes up, expire_timers() finds the real
+ * deadline still ahead and moves the node then: once per idle timeout, not
+ * once per request. An earlier deadline (a /delay, a slow head) is placed at
+ * once, and so is any deadline of a node whose key has come up. */
+static void client_arm(struct loop *l, struct client *cl)
+{
+	int64_t when = conn_deadline(&cl->conn);
+
+	if (cl->timer.slot != 0 && when >= cl->timer.when && cl->timer.when > l->now)
+		return; /* later (or the same): the early key stands, see above */
+	timer_set(&l->timers, &cl->timer, when);
+}
+
 static void client_open(struct loop *l, int fd)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
@@ -88,7 +114,7 @@ static void client_open(struct loop *l, int fd)
 	cl->fd = fd;
 	conn_init(&cl->conn, l->w->srv, l->now, CONN_SENDFILE);
 	l->nclients++;
-	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+	client_arm(l, cl);
 }
 
 /* Sends what the connection has queued. Returns bytes sent, or -errno. */
@@ -119,11 +145,14 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 	/* LAB 3 STUB: (void)hup; */
 	/* LAB 3 STUB: (void)client_send; */
 	/* LAB 3 STUB: client_close(l, cl); */
+	bool drained = false; /* a short read emptied the socket (see file header) */
 	ssize_t n;
 
 	for (;;) {
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
+			if (drained)
+				goto wait;
 			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -132,9 +161,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			if (n < 0)
 				n = 0; /* ECONNRESET and friends: treat as EOF */
 			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
-			if (n > 0 && (size_t)n < sizeof(l->buf) && !hup &&
-			    conn_want(&cl->conn) == CONN_WANT_READ)
-				goto wait; /* short read: drained (see file header) */
+			drained = n > 0 && (size_t)n < sizeof(l->buf) && !hup;
 			continue;
 		case CONN_WANT_WRITE:
 			n = client_send(cl);
@@ -156,7 +183,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 		}
 	}
 wait:
-	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+	client_arm(l, cl);
 	/* LAB 3 END */
 }
 
@@ -181,7 +208,9 @@ static void accept_all(struct loop *l)
 	}
 }
 
-/* Calls conn_timeout() for every connection whose deadline has passed. */
+/* Calls conn_timeout() for every connection whose deadline has passed. A
+ * key that comes up early (client_arm() left it behind) is moved to the
+ * connection's real deadline instead. */
 static void expire_timers(struct loop *l)
 {
 	/* LAB 5 BEGIN: pop every due deadline: conn_timeout(), then client_drive() it */
@@ -190,6 +219,10 @@ static void expire_timers(struct loop *l)
 
 	while ((t = timer_first(&l->timers)) != NULL && t->when <= l->now) {
 		struct client *cl = CLIENT_OF(t);
+		if (conn_deadline(&cl->conn) > l->now) {
+			client_arm(l, cl); /* an early key: not due yet */
+			continue;
+		}
 		conn_timeout(&cl->conn, l->now);
 		client_drive(l, cl, true);
 	}

@@ -7,6 +7,13 @@
 #                      sizeof(struct conn) and allocations per request
 #                      (bench/conn_bench.c)
 #   make bench-micro   both
+#   make bench-syscalls  system calls per response of bin/server-$(BACKEND)
+#                      next to the floor's (bench/per_request.py, perf's
+#                      syscall tracepoints), at PR_CONNS connections
+#   make bench-instr   user-space instructions per response, the same pair,
+#                      under callgrind
+#   make bench-cpu     server CPU time per request, the same pair, PR_TRIALS
+#                      runs back to back (medians)
 #
 # The code under test is compiled with the same flags as the servers
 # ($(ALL_CFLAGS): -O2 -g by default, no -march), in its own object tree per
@@ -45,4 +52,22 @@ bench-conn: $(BENCH_DIR)/conn_bench
 
 bench-micro: bench-parser bench-conn
 
-.PHONY: bench-parser bench-conn bench-micro
+# Whole servers under wrk, per request (bench/per_request.py). BACKEND picks
+# the server (default epoll); the floor is the reference beside it.
+BACKEND ?= epoll
+PR_CONNS ?= 64,256,1024
+PR_TRIALS ?= 3
+PR_DURATION ?= 3
+PR_RUN = $(HARNESS_PY) bench/per_request.py --conns $(PR_CONNS) --trials $(PR_TRIALS) \
+	--duration $(PR_DURATION) $(BACKEND)=bin/server-$(BACKEND) floor=build/harness/floor
+
+bench-syscalls: bin/server-$(BACKEND) build/harness/floor
+	$(PR_RUN) --mode syscalls
+
+bench-instr: bin/server-$(BACKEND) build/harness/floor
+	$(PR_RUN) --mode instr
+
+bench-cpu: bin/server-$(BACKEND) build/harness/floor
+	$(PR_RUN) --mode cpu
+
+.PHONY: bench-parser bench-conn bench-micro bench-syscalls bench-instr bench-cpu

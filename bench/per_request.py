@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""per_request.py - what one request costs a server: CPU time, system calls
+and user-space instructions, for several server binaries side by side.
+
+What it is for: judging one optimisation at a time on a shared machine. A
+wall-clock benchmark there moves with whatever else runs; two of the three
+figures here do not:
+
+  syscalls  system calls per response, counted by the kernel's syscall
+            tracepoints (perf stat, a counter in the kernel: the server is
+            not stopped at each call as it is under strace -c, so its batching
+            stays what it is without the tracer). Also the recv() calls that
+            found nothing (EAGAIN), the epoll_wait() calls that ended by
+            their timeout, and the responses per epoll_wait().
+  instr     user-space instructions per response, counted by callgrind
+            (valgrind): deterministic, whatever else the machine does.
+  misses    the same, with callgrind's cache model: data accesses per
+            response that miss the first-level and the last-level cache
+            (a model of the CPU's caches, not a measurement of them).
+  cpu       server CPU time per request (user and system, from
+            /proc/<pid>/stat, as harness/runner.py reads it) over a wrk run.
+            Noisy on a busy machine, so servers are measured back to back,
+            TRIALS times in turn, and the medians are compared.
+
+A response is counted as one successful send() (syscalls, instr): true for
+GET /plaintext without pipelining, where every response leaves in one call,
+from every server that sends with send() (io_uring sends through its ring,
+not a system call: measure it with cpu).
+The cpu mode divides by wrk's own request count, as the harness does.
+
+Every server is started pinned to CPU 0 and wrk to CPU 1 (taskset), on
+127.0.0.1 with --port 0; it must print the contract's "listening on" line
+(harness/floor.c does). All load is bounded: wrk runs DURATION seconds.
+
+Needs: wrk, taskset; perf (syscalls), valgrind (instr), Linux.
+Run:   bench/per_request.py --mode syscalls --conns 256,1024 \\
+           epoll=bin/server-epoll floor=build/harness/floor
+       (make bench-syscalls does this for BACKEND=epoll and the floor)
+"""
+import argparse
+import glob
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SERVER_CPU, CLIENT_CPU = "0", "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The system calls counted one by one; raw_syscalls counts them all.
+CALLS = ("epoll_wait", "poll", "recvfrom", "sendto", "epoll_ctl", "read", "write", "accept4",
+         "setsockopt", "close")
+
+
+class Server:
+    """One server process, pinned, on an ephemeral loopback port."""
+
+    def __init__(self, argv, prefix=()):
+        cmd = ["taskset", "-c", SERVER_CPU] + list(prefix) + list(argv) + [
+            "--port", "0", "--idle-timeout", "60"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on (http://\S+)", line)
+        if not m:
+            self.stop()
+            raise RuntimeError("%s did not print its listening line: %r" % (argv[0], line))
+        self.url = m.group(1) + "/plaintext"
+
+    def pid(self):
+        """The server's pid (under valgrind, the tool's process is the server)."""
+        return self.proc.pid
+
+    def cpu_s(self):
+        """(user, system) CPU seconds of the process so far, all threads."""
+        with open("/proc/%d/stat" % self.pid()) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wrk(url, conns, seconds, background=False):
+    """Runs wrk pinned to CLIENT_CPU; returns its request count (or the Popen)."""
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, url]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if background:
+        return proc
+    return wrk_requests(proc)
+
+
+def wrk_requests(proc):
+    out = proc.communicate(timeout=60)[0]
+    m = re.search(r"^\s*(\d+) requests in", out, re.M)
+    if not m or "Non-2xx" in out:
+        raise RuntimeError("wrk failed or got errors:\n" + out)
+    return int(m.group(1))
+
+
+def measure_cpu(argv, conns, duration):
+    srv = Server(argv)
+    try:
+        wrk(srv.url, conns, 1)  # warm-up: connections, caches, the heap's size
+        u0, s0 = srv.cpu_s()
+        n = wrk(srv.url, conns, duration)
+        u1, s1 = srv.cpu_s()
+    finally:
+        srv.stop()
+    return {"user_us": (u1 - u0) / n * 1e6, "sys_us": (s1 - s0) / n * 1e6,
+            "cpu_us": (u1 - u0 + s1 - s0) / n * 1e6, "requests": n}
+
+
+def measure_syscalls(argv, conns, duration):
+    """Counts system calls in a window inside a wrk run (no connect or close
+    in it): wrk runs duration + 2 s, perf watches the middle duration s."""
+    events = ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + c for c in CALLS]
+    cmd = ["perf", "stat", "-x", ",", "-p", None]
+    for e in events:
+        cmd += ["-e", e]
+    # Filters on exit events: responses (a send that sent) and empty reads.
+    cmd += ["-e", "syscalls:sys_exit_sendto", "--filter", "ret > 0",
+            "-e", "syscalls:sys_exit_recvfrom", "--filter", "ret == -11",
+            "-e", "syscalls:sys_exit_epoll_wait", "--filter", "ret == 0"]
+    srv = Server(argv)
+    try:
+        wrk(srv.url, conns, 1)
+        load = wrk(srv.url, conns, duration + 2, background=True)
+        time.sleep(1)
+        cmd[5] = str(srv.pid())
+        perf = subprocess.run(cmd + ["--", "sleep", str(duration)], capture_output=True,
+                              text=True, timeout=duration + 30)
+        wrk_requests(load)
+    finally:
+        srv.stop()
+    counts, exits = {}, []
+    for line in perf.stderr.splitlines():
+        parts = line.split(",")
+        if len(parts) > 3 and parts[0].isdigit():
+            name = parts[2].split(":")[-1]
+            if name.startswith("sys_exit"):
+                exits.append(int(parts[0]))
+            else:
+                counts[name.replace("sys_enter_", "").replace("sys_enter", "all")] = int(parts[0])
+    if len(exits) != 3 or exits[0] == 0:
+        raise RuntimeError("perf stat gave no counts:\n" + perf.stderr)
+    resp = exits[0]
+    row = {k: v / resp for k, v in counts.items()}
+    row["recv_eagain"] = exits[1] / resp
+    row["wait_timeouts"] = exits[2] / resp
+    row["resp_per_wait"] = resp / counts["epoll_wait"] if counts.get("epoll_wait") else 0
+    row["requests"] = resp
+    return row
+
+
+def callgrind_totals(path):
+    """({event: total}, calls to libc's send()) from a callgrind output file."""
+    names, events, total, sends, cfn = {}, [], {}, 0, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                total = dict(zip(events, (int(v) for v in line.split()[1:])))
+            elif line.startswith("cfn="):
+                m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.strip())
+                if m.group(2):
+                    names[m.group(1)] = m.group(2)
+                cfn = names.get(m.group(1))
+            elif line.startswith("fn=") or line.startswith("fl="):
+                m = re.match(r"fn=\((\d+)\) (.*)", line.strip())
+                if m:
+                    names[m.group(1)] = m.group(2)
+            elif line.startswith("calls=") and cfn == "send":
+                sends += int(line.split("=")[1].split()[0])
+    return total, sends
+
+
+def measure_instr(argv, conns, duration, cache_sim=False):
+    """User-space instructions per response under callgrind: the counters are
+    zeroed after a warm-up and dumped right after a duration s wrk run. With
+    cache_sim, also the data reads and writes that missed callgrind's model
+    of the first-level cache (D1) and of the last-level cache (LL)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
+        srv = Server(argv, tool + (["--cache-sim=yes"] if cache_sim else []))
+        try:
+            wrk(srv.url, conns, 1)
+            subprocess.run(["callgrind_control", "-z", str(srv.pid())], capture_output=True,
+                           check=True)
+            wrk(srv.url, conns, duration)
+            subprocess.run(["callgrind_control", "-d", str(srv.pid())], capture_output=True,
+                           check=True)
+        finally:
+            srv.stop()
+        dumps = sorted(glob.glob(out + ".*"))
+        if not dumps:
+            raise RuntimeError("callgrind wrote no dump")
+        total, sends = callgrind_totals(dumps[0])
+    if not sends:
+        raise RuntimeError("no send() calls in the callgrind dump")
+    row = {"instr": total["Ir"] / sends, "requests": sends}
+    if cache_sim:  # (callgrind leaves out trailing counts that are zero)
+        row["d1_miss"] = (total.get("D1mr", 0) + total.get("D1mw", 0)) / sends
+        row["ll_miss"] = (total.get("DLmr", 0) + total.get("DLmw", 0)) / sends
+    return row
+
+
+def measure_misses(argv, conns, duration):
+    return measure_instr(argv, conns, duration, cache_sim=True)
+
+
+MODES = {"cpu": (measure_cpu, ("cpu_us", "user_us", "sys_us")),
+         "syscalls": (measure_syscalls, ("all", "recvfrom", "recv_eagain", "sendto",
+                                         "epoll_wait", "wait_timeouts", "epoll_ctl",
+                                         "resp_per_wait")),
+         "instr": (measure_instr, ("instr",)),
+         "misses": (measure_misses, ("instr", "d1_miss", "ll_miss"))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", default="syscalls", help="syscalls, instr, misses, cpu (comma list)")
+    ap.add_argument("--conns", default="256,1024", help="connection counts, comma list")
+    ap.add_argument("--duration", type=int, default=3, help="seconds of each measured run")
+    ap.add_argument("--trials", type=int, default=3, help="runs per point; medians shown")
+    ap.add_argument("servers", nargs="+", help="NAME=BINARY [args...]; the first is the base")
+    args = ap.parse_args()
+    servers = [(s.split("=", 1)[0], s.split("=", 1)[1].split()) for s in args.servers]
+    for mode in args.mode.split(","):
+        fn, keys = MODES[mode]
+        print("\n## %s: medians of %d trials, %d s each\n" % (mode, args.trials, args.duration))
+        print("| conns | server | " + " | ".join(keys) + " | ratio to %s |" % servers[-1][0])
+        print("|---" * (len(keys) + 3) + "|")
+        for conns in [int(c) for c in args.conns.split(",")]:
+            rows = {name: [] for name, _ in servers}
+            for _ in range(args.trials):  # back to back: noise hits every server
+                for name, argv in servers:
+                    rows[name].append(fn(argv, conns, args.duration))
+            med = {n: {k: statistics.median(r[k] for r in rows[n]) for k in keys}
+                   for n in rows}
+            last = med[servers[-1][0]][keys[0]]
+            for name, _ in servers:
+                ratio = med[name][keys[0]] / last if last else 0
+                print("| %d | %s | " % (conns, name) +
+                      " | ".join("%.2f" % med[name][k] for k in keys) + " | %.2f |" % ratio)
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
