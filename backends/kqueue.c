@@ -169,11 +169,14 @@ static ssize_t client_send(struct client *cl)
  * peer hung up, so a short read does not prove the socket drained. */
 static void client_drive(struct loop *l, struct client *cl, bool hup)
 {
+	bool drained = false; /* a short read emptied the socket (see file header) */
 	ssize_t n;
 
 	for (;;) {
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
+			if (drained)
+				goto wait; /* even after the answer: no recv() just for EAGAIN */
 			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -182,9 +185,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			if (n < 0)
 				n = 0; /* ECONNRESET and friends: treat as EOF */
 			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
-			if (n > 0 && (size_t)n < sizeof(l->buf) && !hup &&
-			    conn_want(&cl->conn) == CONN_WANT_READ)
-				goto wait; /* short read: drained (see file header) */
+			drained = n > 0 && (size_t)n < sizeof(l->buf) && !hup;
 			continue;
 		case CONN_WANT_WRITE:
 			n = client_send(cl);

@@ -141,12 +141,15 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 	/* LAB 2 STUB: (void)hup; */
 	/* LAB 2 STUB: (void)client_send; */
 	/* LAB 2 STUB: client_close(l, cl); */
+	bool did_read = false; /* one read per readiness: poll says if more */
 	enum conn_want want;
 	ssize_t n;
 
 	for (;;) {
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
+			if (did_read)
+				goto wait; /* not a recv() that would only say EAGAIN */
 			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -155,8 +158,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			if (n < 0)
 				n = 0; /* ECONNRESET and friends: treat as EOF */
 			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
-			if (n > 0 && conn_want(&cl->conn) == CONN_WANT_READ)
-				goto wait; /* one read per readiness: poll says if more */
+			did_read = n > 0; /* after the answer, too: the next poll() tells */
 			continue;
 		case CONN_WANT_WRITE:
 			n = client_send(cl);
