@@ -14,6 +14,7 @@
 #                      under callgrind
 #   make bench-cpu     server CPU time per request, the same pair, PR_TRIALS
 #                      runs back to back (medians)
+#   make bench-syscall-cost  what one empty system call costs on this machine
 #
 # The code under test is compiled with the same flags as the servers
 # ($(ALL_CFLAGS): -O2 -g by default, no -march), in its own object tree per
@@ -52,6 +53,14 @@ bench-conn: $(BENCH_DIR)/conn_bench
 
 bench-micro: bench-parser bench-conn
 
+$(BENCH_DIR)/syscall_cost: $(BENCH_DIR)/bench/syscall_cost.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
+# The price of one empty system call, pinned like the servers (CPU 0).
+bench-syscall-cost: $(BENCH_DIR)/syscall_cost
+	taskset -c 0 $(BENCH_DIR)/syscall_cost
+
 # Whole servers under wrk, per request (bench/per_request.py). BACKEND picks
 # the server (default epoll); the floor is the reference beside it.
 BACKEND ?= epoll
@@ -70,4 +79,5 @@ bench-instr: bin/server-$(BACKEND) build/harness/floor
 bench-cpu: bin/server-$(BACKEND) build/harness/floor
 	$(PR_RUN) --mode cpu
 
-.PHONY: bench-parser bench-conn bench-micro bench-syscalls bench-instr bench-cpu
+.PHONY: bench-parser bench-conn bench-micro bench-syscalls bench-instr bench-cpu \
+	bench-syscall-cost
