@@ -60,6 +60,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../tests/faults/fault_random.h"
+
 #define FAULT_TINY(n, tiny)          (tiny)
 #define FAULT_SEND_LEN(len)          uring_fault_len(len, 0)
 #define FAULT_FEED_LEN(len)          uring_fault_len(len, 1)
@@ -100,22 +102,12 @@ __attribute__((constructor)) static void uring_fault_setup(void)
 		atexit(uring_fault_report);
 }
 
-/* xorshift64*, each thread seeded from FAULT_SEED by splitmix64. */
+/* The calling thread's next random number (tests/faults/fault_random.h). */
 static uint64_t uring_fault_random(void)
 {
 	static _Atomic unsigned nthreads;
 
-	if (uring_fault_rng == 0) {
-		uint64_t z = uring_fault_seed +
-		             0x9e3779b97f4a7c15ull * (atomic_fetch_add(&nthreads, 1) + 1);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		uring_fault_rng = (z ^ (z >> 31)) | 1;
-	}
-	uring_fault_rng ^= uring_fault_rng >> 12;
-	uring_fault_rng ^= uring_fault_rng << 25;
-	uring_fault_rng ^= uring_fault_rng >> 27;
-	return uring_fault_rng * 0x2545f4914f6cdd1dull;
+	return fault_random_next(&uring_fault_rng, uring_fault_seed, &nthreads);
 }
 
 /* True with probability `rate`; counted under `kind`. */

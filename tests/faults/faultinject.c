@@ -56,6 +56,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fault_random.h"
+
 /* The glibc fortify entry points have no public prototypes. */
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
@@ -135,19 +137,10 @@ __attribute__((destructor)) static void faults_report(void)
 		return;
 }
 
-/* xorshift64*, seeded per thread from FAULT_SEED by splitmix64. */
+/* The calling thread's next random number (fault_random.h). */
 static uint64_t next_random(void)
 {
-	if (rng == 0) {
-		uint64_t z = seed + 0x9e3779b97f4a7c15ull * (atomic_fetch_add(&nthreads, 1) + 1);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		rng = (z ^ (z >> 31)) | 1;
-	}
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
+	return fault_random_next(&rng, seed, &nthreads);
 }
 
 static bool coin(double p)
