@@ -13,16 +13,14 @@
  *                          receive is short, and a multishot receive that
  *                          finds the ring empty ends with -ENOBUFS and must
  *                          be armed again.
- *   FAULT_SEND_LEN(len)    a send or splice submitted with 1..len bytes:
- *                          what the kernel does when the socket buffer is
- *                          nearly full. The short-send path continues it; a
- *                          short splice into the pipe breaks its link.
+ *   FAULT_SEND_LEN(len)    a send (or sendfile) of 1..len bytes: what the
+ *                          kernel does when the socket buffer is nearly
+ *                          full. The short-send path continues it.
  *   FAULT_FEED_LEN(len)    received bytes reach conn_feed() in pieces of
- *                          1..len: the rest is held and released as for a
- *                          busy connection (client_take, client_release), as
- *                          if TCP had split the stream there.
- *   FAULT_ONESHOT()        true: arm a one-shot receive this time, the only
- *                          kind kernels before Linux 6.0 have.
+ *                          1..len, fed one after the other, as if TCP had
+ *                          split the stream there.
+ *   FAULT_ONESHOT()        true: arm a one-shot receive this time, so the
+ *                          path where a receive ends and is armed again runs.
  *   FAULT_ACCEPT_CANCEL()  true: end the multishot accept now (the caller
  *                          cancels it). Connections waiting in the listen
  *                          backlog stay there; a cancel loses none.

@@ -69,7 +69,7 @@ class Server:
         if not m:
             self.stop()
             raise RuntimeError("%s did not print its listening line: %r" % (argv[0], line))
-        self.url = m.group(1) + "/plaintext"
+        self.url = m.group(1) + URL_PATH
 
     def pid(self):
         """The server's pid (under valgrind, the tool's process is the server)."""
@@ -88,6 +88,9 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+URL_PATH = "/plaintext"  # --path
 
 
 def wrk(url, conns, seconds, background=False):
@@ -117,7 +120,7 @@ def measure_cpu(argv, conns, duration):
     finally:
         srv.stop()
     return {"user_us": (u1 - u0) / n * 1e6, "sys_us": (s1 - s0) / n * 1e6,
-            "cpu_us": (u1 - u0 + s1 - s0) / n * 1e6, "requests": n}
+            "cpu_us": (u1 - u0 + s1 - s0) / n * 1e6, "requests": n, "req_s": n / duration}
 
 
 def stats_requests(url):
@@ -125,7 +128,7 @@ def stats_requests(url):
     import json
     import urllib.request
     try:
-        with urllib.request.urlopen(url.replace("/plaintext", "/stats"), timeout=2) as r:
+        with urllib.request.urlopen(url.replace(URL_PATH, "/stats"), timeout=2) as r:
             return int(json.load(r)["requests"])
     except (OSError, ValueError, KeyError):
         return None
@@ -236,7 +239,7 @@ def measure_misses(argv, conns, duration):
     return measure_instr(argv, conns, duration, cache_sim=True)
 
 
-MODES = {"cpu": (measure_cpu, ("cpu_us", "user_us", "sys_us")),
+MODES = {"cpu": (measure_cpu, ("cpu_us", "user_us", "sys_us", "req_s")),
          "syscalls": (measure_syscalls, ("all", "recvfrom", "recv_eagain", "sendto",
                                          "epoll_wait", "io_uring_enter", "wait_timeouts", "epoll_ctl",
                                          "resp_per_wait")),
@@ -251,8 +254,12 @@ def main():
     ap.add_argument("--conns", default="256,1024", help="connection counts, comma list")
     ap.add_argument("--duration", type=int, default=3, help="seconds of each measured run")
     ap.add_argument("--trials", type=int, default=3, help="runs per point; medians shown")
+    ap.add_argument("--path", default="/plaintext",
+                    help="what wrk asks for, e.g. /static/<file> (with --root in the server's args)")
     ap.add_argument("servers", nargs="+", help="NAME=BINARY [args...]; the first is the base")
     args = ap.parse_args()
+    global URL_PATH
+    URL_PATH = args.path
     servers = [(s.split("=", 1)[0], s.split("=", 1)[1].split()) for s in args.servers]
     for mode in args.mode.split(","):
         fn, keys = MODES[mode]

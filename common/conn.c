@@ -41,6 +41,8 @@ enum {
 	F_STOP = 1 << 2,     /* the server is shutting down */
 	F_LINE_OK = 1 << 3,  /* the pending head's request line was checked */
 	F_DEAD = 1 << 4,     /* close now, drop whatever is queued */
+	F_EOF_HELD =
+	        1 << 5, /* an EOF fed while busy: it counts once the input before it is answered */
 };
 
 static size_t conn_run(struct conn *c, const char *buf, size_t len);
@@ -48,6 +50,13 @@ static size_t conn_run(struct conn *c, const char *buf, size_t len);
 static bool output_pending(const struct conn *c)
 {
 	return c->out_sent < c->out_len || c->file_left > 0;
+}
+
+/* Sending, or holding a /delay answer: input that arrives now is only kept,
+ * and c->out must stay put (a completion backend may be sending from it). */
+static bool busy(const struct conn *c)
+{
+	return output_pending(c) || c->state == CONN_DELAYED;
 }
 
 /* Grows *buf to hold at least `need` bytes. Returns 0 or -1 (no memory).
@@ -446,14 +455,16 @@ static void conn_resume(struct conn *c)
 {
 	if (c->in_len > 0)
 		in_consume(c, conn_run(c, c->in, c->in_len));
+	if ((c->flags & F_EOF_HELD) && !busy(c)) /* what is left is no whole request */
+		c->flags = (uint8_t)((c->flags & ~F_EOF_HELD) | F_PEER_EOF);
 }
 
 void conn_feed(struct conn *c, const char *data, size_t len, int64_t now)
 {
 	c->now = now;
 	if (len == 0) {
-		c->flags |= F_PEER_EOF;
-	} else if (c->in_len == 0) {
+		c->flags |= busy(c) ? F_EOF_HELD : F_PEER_EOF;
+	} else if (c->in_len == 0 && !busy(c)) {
 		/* Fast path: parse straight out of the backend's buffer, keep
 		 * only the bytes of an unfinished request. */
 		size_t used;
@@ -465,7 +476,8 @@ void conn_feed(struct conn *c, const char *data, size_t len, int64_t now)
 	} else {
 		STAT_ADD(c->srv, bytes_in, len);
 		in_append(c, data, len);
-		conn_resume(c);
+		if (!busy(c))
+			conn_resume(c); /* else conn_sent() or conn_timeout() will */
 	}
 	update_deadline(c);
 }

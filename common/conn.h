@@ -114,8 +114,22 @@ void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags);
 /* Hands received bytes to the connection; len == 0 means the peer closed its
  * side (EOF). Every complete request buffered is answered, in order, before
  * this returns, as far as output limits allow. The bytes are only borrowed:
- * the caller may reuse `data` as soon as the call returns. */
+ * the caller may reuse `data` as soon as the call returns.
+ *
+ * A readiness backend feeds only when conn_want() says READ. A completion
+ * backend whose receive stays armed (io_uring's multishot) may feed whenever
+ * bytes come: while the connection is busy sending or holding a /delay
+ * answer, they are kept, untouched, and answered once it is done; the
+ * pending output does not move meanwhile. Past a limit (a client that sends
+ * without reading its answers) the connection is dropped. */
 void conn_feed(struct conn *c, const char *data, size_t len, int64_t now);
+
+/* Bytes received and kept but not parsed yet: a completion backend stops
+ * receiving above its own bound, so that TCP pushes back on the peer. */
+static inline size_t conn_input_held(const struct conn *c)
+{
+	return c->in_len;
+}
 
 /* Describes the pending output (see struct conn_out). Only meaningful while
  * conn_want() is CONN_WANT_WRITE or CONN_WANT_CLOSE is not yet reached. */

@@ -598,6 +598,18 @@ static void test_pipeline_splits(void **state)
 	tc_end(&whole);
 }
 
+/* Checks one randomized round's answers, byte for byte against `whole`
+ * (the same requests fed at once), and ends it. */
+static void check_round(struct tc *t, const struct tc *whole, int round)
+{
+	check_pipeline(t);
+	assert_idle(t);
+	blank_dates(&t->out);
+	if (t->out.len != whole->out.len || memcmp(t->out.p, whole->out.p, t->out.len) != 0)
+		fail_msg("round %d: different output", round);
+	tc_end(t);
+}
+
 /* Random read and write sizes, with and without sendfile, a few hundred
  * times (a fixed seed, so a failure repeats): always the same bytes out. */
 static void test_pipeline_random(void **state)
@@ -617,12 +629,7 @@ static void test_pipeline_random(void **state)
 			tc_drain(&t, (size_t)rand_r(&seed) % 64);
 			off += n;
 		}
-		check_pipeline(&t);
-		assert_idle(&t);
-		blank_dates(&t.out);
-		if (t.out.len != whole.out.len || memcmp(t.out.p, whole.out.p, t.out.len) != 0)
-			fail_msg("round %d: different output", round);
-		tc_end(&t);
+		check_round(&t, &whole, round);
 	}
 	tc_end(&whole);
 }
@@ -675,6 +682,95 @@ static void test_pipeline_backpressure(void **state)
 	assert_idle(&t);
 	tc_end(&t);
 	sbuf_free(&in);
+}
+
+/* A completion backend (io_uring's multishot receive) feeds bytes whenever
+ * they come, also while a send is in flight. The bytes such a send points
+ * at must stay put and unchanged until conn_sent(), and the answers must be
+ * the same as when every feed waits for CONN_WANT_READ. */
+static void test_feed_while_busy(void **state)
+{
+	size_t len = sizeof(pipeline) - 1;
+	unsigned seed = 20261126;
+	struct tc whole, t;
+
+	(void)state;
+	run_pipeline(&whole, len, 0, 0);
+	for (int round = 0; round < 300; round++) {
+		const char *sending = NULL; /* the send in flight, or NULL */
+		char copy[ROOM];
+		size_t off = 0, n = 0;
+
+		tc_start(&t, rand_r(&seed) % 2 ? CONN_SENDFILE : 0);
+		while (off < len || sending != NULL || conn_want(&t.c) == CONN_WANT_WRITE) {
+			int action = rand_r(&seed) % 3;
+			if (action == 0 && off < len) {
+				size_t k = 1 + (size_t)rand_r(&seed) % 48;
+				k = k < len - off ? k : len - off;
+				tc_feed_n(&t, pipeline + off, k);
+				off += k;
+			} else if (action == 1 && sending == NULL &&
+			           conn_want(&t.c) == CONN_WANT_WRITE) {
+				struct conn_out o;
+				conn_output(&t.c, &o);
+				if (o.len == 0) {
+					tc_drain(&t,
+					         0); /* a file range: sendfile needs no memory */
+					continue;
+				}
+				n = 1 + (size_t)rand_r(&seed) % o.len; /* a short send, perhaps */
+				assert_true(n <= sizeof(copy));
+				memcpy(copy, o.data, n);
+				sending = o.data;
+			} else if (action == 2 && sending != NULL) {
+				assert_memory_equal(sending, copy, n); /* nothing moved it */
+				sbuf_add(&t.out, sending, n);
+				sending = NULL;
+				conn_sent(&t.c, n, t.now);
+			}
+		}
+		check_round(&t, &whole, round);
+	}
+	tc_end(&whole);
+}
+
+/* Fed while busy: a /delay answer waits, what came meanwhile (an EOF too)
+ * is answered after it; and a client that only sends is cut off. */
+static void test_feed_while_delayed(void **state)
+{
+	static const char one[] = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct tc t;
+	const char *p, *end;
+	struct resp r;
+
+	(void)state;
+	tc_start(&t, 0);
+	tc_feed(&t, "GET /delay/20 HTTP/1.1\r\nHost: a\r\n\r\n");
+	assert_int_equal(conn_want(&t.c), CONN_WANT_WAIT);
+	tc_feed(&t, one);
+	conn_feed(&t.c, NULL, 0, t.now); /* the peer is done sending */
+	assert_int_equal(conn_want(&t.c), CONN_WANT_WAIT);
+	assert_null(t.c.out);
+	assert_int_equal(conn_input_held(&t.c), sizeof(one) - 1);
+	t.now += 20;
+	conn_timeout(&t.c, t.now);
+	tc_drain(&t, 0);
+	p = t.out.p;
+	end = p + t.out.len;
+	next_resp(&p, end, false, &r);
+	assert_body(&r, "delayed 20 ms\n", 14);
+	next_resp(&p, end, false, &r);
+	assert_body(&r, "Hello, World!", 13);
+	assert_ptr_equal(p, end);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+
+	tc_start(&t, 0);
+	tc_feed(&t, "GET /delay/20 HTTP/1.1\r\nHost: a\r\n\r\n");
+	for (int i = 0; i < 4000 && conn_want(&t.c) == CONN_WANT_WAIT; i++)
+		tc_feed(&t, one);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
 }
 
 /* A head cut in the middle stays buffered; the rest completes it. */
@@ -1419,6 +1515,9 @@ int main(void)
 	unit_add(&l, "partial writes of one byte", test_partial_writes, NULL);
 	unit_add(&l, "pipeline with random read and write sizes", test_pipeline_random, NULL);
 	unit_add(&l, "pipelining without reading is bounded", test_pipeline_backpressure, NULL);
+	unit_add(&l, "fed while a send is in flight: output stays put", test_feed_while_busy, NULL);
+	unit_add(&l, "fed while a /delay waits; a sender that never reads", test_feed_while_delayed,
+	         NULL);
 	unit_add(&l, "a head cut in two by a pipelined response", test_leftover_head, NULL);
 	unit_add(&l, "Expect: 100-continue, then 200", test_expect_continue, NULL);
 	unit_add(&l, "Expect: 100-continue on a wrong route", test_expect_refused, NULL);
