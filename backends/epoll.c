@@ -5,22 +5,20 @@
  * offers. Each socket is registered once, for EPOLLIN | EPOLLOUT | EPOLLET,
  * and never modified again: zero epoll_ctl() calls per request.
  *
- * Why edge-triggered: with level-triggering a socket that is writable (almost
- * always) would be reported on every epoll_wait(), so a level-triggered loop
- * must switch EPOLLOUT on and off with epoll_ctl(MOD) around every blocked
- * write. Edge-triggering reports a change only once, so the rule instead is:
- * after an event, keep reading (or writing) until the kernel says EAGAIN,
- * because no new event will come for bytes that are already there. One
- * shortcut keeps that rule cheap, safe because every packet that arrives
- * after a read raises a new edge: a read that returns less than the buffer
- * means the socket is drained, unless the peer also hung up (EPOLLRDHUP),
- * and then we read on to the EOF. It still holds after the response has been
- * written, so a keep-alive request costs one recv() and one send(), without
- * a second recv() that could only return EAGAIN.
+ * Why edge-triggered: level-triggered, a writable socket (almost always)
+ * would be reported on every epoll_wait(), so the loop would have to switch
+ * EPOLLOUT on and off with epoll_ctl(MOD) around every blocked write.
+ * Edge-triggering reports a change once, so the rule is instead: after an
+ * event, read (or write) until the kernel says EAGAIN, because no new event
+ * comes for bytes already there. A shortcut keeps the rule cheap, safe since
+ * every packet arriving after a read raises a new edge: a read shorter than
+ * the buffer means the socket is drained (unless the peer hung up,
+ * EPOLLRDHUP: then read on to the EOF). So a keep-alive request costs one
+ * recv() and one send(), not a second recv() that could only say EAGAIN.
  *
- * Deadlines (idle keep-alive, slow clients, /delay) live in one heap in user
- * space (common/timer.h), with no system call per request; client_arm()
- * shows how to spare the heap a move per request as well.
+ * Deadlines (idle keep-alive, slow clients, /delay) live in a heap in user
+ * space (common/timer.h): no system call per request, and client_arm()
+ * spares the heap a move per request as well.
  *
  * Needs: Linux 2.6.17+ (EPOLLRDHUP); sendfile(2) for static files.
  * Run:   bin/server-epoll --port 8080, then curl localhost:8080/plaintext
@@ -51,8 +49,7 @@ struct client {
 	int fd;
 };
 
-/* Every connection always has a deadline, so the timer heap doubles as the
- * list of open connections (used at shutdown). */
+/* Every connection has a deadline: the heap doubles as their list (shutdown). */
 struct loop {
 	struct worker *w;
 	int ep;
@@ -76,16 +73,13 @@ static void client_close(struct loop *l, struct client *cl)
 }
 
 /* Puts the connection's deadline in the heap, lazily. A busy keep-alive
- * connection pushes its idle deadline a little later with every request, and
- * moving its node down the heap each time is a sift through log2(n) levels
- * of nodes scattered over memory, a cache miss at each, on every request.
- * Instead, when the deadline only moved later, the node keeps its old key.
- * The heap then holds a lower bound of each connection's deadline, and that
- * is enough to be right: the loop wakes no later than any real deadline,
- * perhaps earlier. When an early key comes up, expire_timers() finds the real
- * deadline still ahead and moves the node then: once per idle timeout, not
- * once per request. An earlier deadline (a /delay, a slow head) is placed at
- * once, and so is any deadline of a node whose key has come up. */
+ * connection pushes its idle deadline a little later with every request;
+ * moving its node down the heap each time costs a cache miss per level, on
+ * every request. Instead, a deadline that only moved later leaves the old
+ * key in place: the heap holds a lower bound of each deadline, so the loop
+ * wakes no later than it must, perhaps earlier, and expire_timers() moves a
+ * key that came up early then: once per idle timeout, not per request. An
+ * earlier deadline (a /delay, a slow head) is placed at once. */
 static void client_arm(struct loop *l, struct client *cl)
 {
 	int64_t when = conn_deadline(&cl->conn);
@@ -124,14 +118,12 @@ static ssize_t client_send(struct client *cl)
 	ssize_t n;
 
 	conn_output(&cl->conn, &out);
-	if (out.len > 0) {
+	if (out.len > 0)
 		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
-	} else if (out.file_len > 0) {
-		off_t off = (off_t)out.file_off;
-		n = sendfile(cl->fd, out.file_fd, &off, out.file_len);
-	} else {
+	else if (out.file_len > 0) /* sendfile moves the offset: give it a copy */
+		n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off }, out.file_len);
+	else
 		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
-	}
 	return n >= 0 ? n : -errno;
 }
 
@@ -208,9 +200,8 @@ static void accept_all(struct loop *l)
 	}
 }
 
-/* Calls conn_timeout() for every connection whose deadline has passed. A
- * key that comes up early (client_arm() left it behind) is moved to the
- * connection's real deadline instead. */
+/* Calls conn_timeout() for every connection whose deadline has passed; a key
+ * that came up early (see client_arm()) moves to the real deadline instead. */
 static void expire_timers(struct loop *l)
 {
 	/* LAB 5 BEGIN: pop every due deadline: conn_timeout(), then client_drive() it */
@@ -259,6 +250,7 @@ static int wait_ms(struct loop *l)
 
 static int epoll_run(struct worker *w)
 {
+	/* the listener is the one event without a client: data.ptr NULL */
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, events[MAX_EVENTS];
 	struct loop *l = calloc(1, sizeof(*l));
 	int64_t give_up = 0;
@@ -267,7 +259,6 @@ static int epoll_run(struct worker *w)
 		return -ENOMEM;
 	l->w = w;
 	l->now = clock_ms();
-	ev.data.ptr = NULL; /* the listener is the one event without a client */
 	if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || net_set_nonblock(w->listen_fd, true) ||
 	    epoll_ctl(l->ep, EPOLL_CTL_ADD, w->listen_fd, &ev) != 0) {
 		int err = -errno;
