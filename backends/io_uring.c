@@ -36,8 +36,6 @@
  */
 #include <errno.h>
 #include <liburing.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -142,15 +140,12 @@ static void client_close(struct loop *l, struct client *cl)
 static struct client *client_open(struct loop *l, int fd)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
-	int one = 1;
 
 	if (cl == NULL) {
 		close(fd);
 		server_conn_closed(l->w->srv);
 		return NULL;
 	}
-	/* net_accept() does this for the readiness backends */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl->fd = fd;
 	conn_init(&cl->conn, l->w->srv, l->now, CONN_SENDFILE);
 	l->nclients++;

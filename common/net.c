@@ -44,6 +44,10 @@ static int listen_on(const struct addrinfo *ai, bool reuseport, bool nonblock)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	net_set_nonblock(fd, nonblock);
 #endif
+	/* Responses go out whole, so Nagle's delay only adds latency. Sockets
+	 * accepted from this one inherit the option (Linux, the BSDs, macOS):
+	 * no setsockopt() per connection. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, NET_BACKLOG) != 0) {
@@ -78,7 +82,6 @@ int net_listen(const char *host, int port, bool reuseport, bool nonblock, int *b
 
 int net_accept(int listen_fd, bool nonblock)
 {
-	int one = 1;
 #ifdef SOCK_CLOEXEC
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0));
 #else
@@ -91,7 +94,6 @@ int net_accept(int listen_fd, bool nonblock)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	net_set_nonblock(fd, nonblock);
 #endif
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 

@@ -10,14 +10,15 @@
 
 #include <stdbool.h>
 
-/* Opens a listening TCP socket on host:port with SO_REUSEADDR and, when
+/* Opens a listening TCP socket on host:port with SO_REUSEADDR, TCP_NODELAY
+ * (which the sockets accepted from it inherit) and, when
  * `reuseport`, SO_REUSEPORT (several workers then share the port and the
  * kernel spreads connections among them). The socket is blocking unless
  * `nonblock`. On success *bound_port holds the port (useful with port 0). */
 int net_listen(const char *host, int port, bool reuseport, bool nonblock, int *bound_port);
 
-/* accept4() with close-on-exec, optionally non-blocking, and TCP_NODELAY
- * set on the new socket (responses are written whole; never wait for Nagle). */
+/* accept4() with close-on-exec, optionally non-blocking. The new socket has
+ * TCP_NODELAY from the listener (net_listen sets it there). */
 int net_accept(int listen_fd, bool nonblock);
 
 /* Should the accept loop try again at once after this error? EINTR and
