@@ -70,8 +70,7 @@ struct client {
 };
 _Static_assert(_Alignof(struct client) > OP_MASK, "user_data needs the low bits");
 
-/* Every open connection has a deadline, so the timer heap doubles as the
- * list of open connections (used at shutdown). */
+/* Every connection has a deadline: the heap doubles as their list (shutdown). */
 struct loop {
 	struct worker *w;
 	struct io_uring ring;
@@ -111,23 +110,22 @@ static void buf_give(struct loop *l, unsigned bid)
 	io_uring_buf_ring_advance(l->br, 1);
 }
 
-/* Ends the connection and cancels what is in flight; the struct lives on
- * until their last CQE, which calls this again to free it. Until then the
- * socket is only shut down, not closed: an operation the kernel has not
- * started yet looks its descriptor up when it starts, and must not find
- * another connection's socket that reused the number. */
+/* Ends the connection and cancels what is in flight on its socket; the
+ * struct lives on until their last CQE, which calls this again to free it.
+ * Until then the socket is only shut down, not closed: an operation the
+ * kernel has not started yet looks its descriptor up when it starts, and
+ * must not find another connection's socket that reused the number. */
 static void client_close(struct loop *l, struct client *cl)
 {
 	if (cl->fd >= 0) {
 		timer_remove(&l->timers, &cl->timer);
 		server_conn_closed(l->w->srv);
-		if (cl->recv_armed || cl->sending)
+		if (cl->recv_armed || cl->sending) {
 			shutdown(cl->fd, SHUT_RDWR);
+			io_uring_prep_cancel_fd(get_sqe(l, NULL, OP_CANCEL), cl->fd,
+			                        IORING_ASYNC_CANCEL_ALL);
+		}
 		cl->fd = ~cl->fd;
-		if (cl->recv_armed)
-			cancel(l, cl, OP_RECV);
-		if (cl->sending)
-			cancel(l, cl, cl->sending);
 	}
 	if (cl->recv_armed || cl->sending)
 		return;
@@ -137,20 +135,21 @@ static void client_close(struct loop *l, struct client *cl)
 	l->nclients--;
 }
 
-static struct client *client_open(struct loop *l, int fd)
+static void client_drive(struct loop *l, struct client *cl);
+
+static void client_open(struct loop *l, int fd)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
 
 	if (cl == NULL) {
 		close(fd);
 		server_conn_closed(l->w->srv);
-		return NULL;
+		return;
 	}
 	cl->fd = fd;
 	conn_init(&cl->conn, l->w->srv, l->now, CONN_SENDFILE);
 	l->nclients++;
-	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
-	return cl;
+	client_drive(l, cl); /* arms the first receive and the deadline */
 }
 
 /* Starts sending what the connection has queued: a send of its bytes, or a
@@ -279,20 +278,11 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	/* LAB 6 END */
 }
 
-/* One multishot accept: a CQE for every connection until an error ends it. */
-static void accept_arm(struct loop *l)
-{
-	io_uring_prep_multishot_accept(get_sqe(l, NULL, OP_ACCEPT), l->w->listen_fd, NULL, NULL,
-	                               SOCK_CLOEXEC | SOCK_NONBLOCK);
-	l->accept_armed = true;
-}
-
 /* One accept CQE: a new socket, or an error. Out of descriptors (or shut
  * down by main()), it backs off instead of spinning: pending connections
  * wait in the backlog until accept_again, when the loop arms it again. */
 static void accept_complete(struct loop *l, const struct io_uring_cqe *cqe)
 {
-	struct client *cl;
 	int res;
 
 	l->accept_armed = cqe->flags & IORING_CQE_F_MORE;
@@ -301,8 +291,8 @@ static void accept_complete(struct loop *l, const struct io_uring_cqe *cqe)
 		l->accept_again = l->now + (net_accept_retry(-res) ? 0 : ACCEPT_BACKOFF_MS);
 	else if (!server_conn_admit(l->w->srv))
 		net_refuse(res);
-	else if ((cl = client_open(l, res)) != NULL)
-		client_drive(l, cl);
+	else
+		client_open(l, res);
 	if (l->accept_armed && FAULT_ACCEPT_CANCEL())
 		cancel(l, NULL, OP_ACCEPT);
 }
@@ -429,8 +419,12 @@ static int io_uring_run(struct worker *w)
 	l->w = w;
 	l->now = clock_ms();
 	while (give_up == 0 || (l->timers.len > 0 && l->now < give_up)) {
-		if (!l->accept_armed && l->now >= l->accept_again)
-			accept_arm(l);
+		if (!l->accept_armed && l->now >= l->accept_again) {
+			/* one multishot accept: a CQE per connection until an error */
+			io_uring_prep_multishot_accept(get_sqe(l, NULL, OP_ACCEPT), w->listen_fd,
+			                               NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			l->accept_armed = true;
+		}
 		submit_and_reap(l, wait_ms(l));
 		expire_timers(l);
 		if (give_up == 0 && server_stopping(w->srv)) {
