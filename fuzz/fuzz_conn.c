@@ -6,7 +6,9 @@
  * output drained in arbitrary amounts and the clock jumping at arbitrary
  * moments, and every answer checked.
  *
- * Input layout: byte 0 bit 0 = CONN_SENDFILE; byte 1 = n, the number of
+ * Input layout: byte 0 bit 0 = CONN_SENDFILE, bit 1 = feed like a completion
+ * backend (io_uring's multishot receive: whenever bytes come, also while the
+ * connection is busy, and then the output must not move); byte 1 = n, the number of
  * control bytes that follow; then the control bytes; then the request
  * stream. Each control byte is one step (top two bits the kind, low six the
  * size): feed the next size^2+1 stream bytes, send size^2+1 output bytes,
@@ -44,6 +46,7 @@ enum { CAPTURE_MAX = 1 << 21, STEP_MAX = 20000 };
 static struct server srv;
 static char root[] = "/tmp/fuzz-conn-XXXXXX";
 static const char *const files[] = { "index.html", "big.bin", "empty.txt" };
+static bool anytime; /* byte 0 bit 1: feeds are not held back while busy */
 static struct capture {
 	size_t len; /* may exceed CAPTURE_MAX: then only the start is kept */
 	char buf[CAPTURE_MAX];
@@ -159,6 +162,19 @@ static void check_responses(const char *p, const char *end, bool cut)
 	}
 }
 
+/* Did a feed move or change the output that a send may be in flight from?
+ * (A kill drops it: that is allowed, the backend closes.) */
+static bool output_moved(struct conn *c, const struct conn_out *before)
+{
+	struct conn_out now;
+
+	if (conn_want(c) == CONN_WANT_CLOSE)
+		return false;
+	conn_output(c, &now);
+	return now.data != before->data || now.len != before->len ||
+	       now.file_off != before->file_off || now.file_len != before->file_len;
+}
+
 /* One step: a control byte, or (ctl < 0) what the connection wants. */
 static size_t step(struct conn *c, struct capture *to, int ctl, const unsigned char **s,
                    const unsigned char *end, int64_t *now)
@@ -173,12 +189,18 @@ static size_t step(struct conn *c, struct capture *to, int ctl, const unsigned c
 		*now += (ctl & 63) * 200;
 	} else if (kind == 3 && (ctl & 63) == 0) {
 		conn_stop(c);
-	} else if (w == CONN_WANT_READ && (kind == 0 || kind == 3)) {
+	} else if ((w == CONN_WANT_READ && (kind == 0 || kind == 3)) ||
+	           (anytime && w != CONN_WANT_CLOSE && kind == 0 && *s < end)) {
 		size_t n = (size_t)(end - *s) < arg ? (size_t)(end - *s) : arg;
+		struct conn_out before;
 		if (kind == 3 && (ctl & 63) == 1)
 			n = 0; /* EOF even if bytes remain */
+		if (w == CONN_WANT_WRITE)
+			conn_output(c, &before);
 		conn_feed(c, (const char *)*s, n, *now);
 		*s += n;
+		if (w == CONN_WANT_WRITE && output_moved(c, &before))
+			abort(); /* a send in flight points at that output */
 	} else if (w == CONN_WANT_WRITE && (kind == 1 || kind == 3)) {
 		return drain(c, to, arg, *now);
 	} else if (w == CONN_WANT_WAIT && ctl < 0) {
@@ -249,6 +271,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	size_t nctl = size >= 2 ? data[1] : 0;
 	const unsigned char *ctl = data + 2, *s = data + 2 + nctl, *end = data + size;
 	unsigned flags = size > 0 && (data[0] & 1) ? CONN_SENDFILE : 0;
+
+	anytime = size > 0 && (data[0] & 2);
 	bool plain = true;
 	int fd_mark, fd_end;
 
