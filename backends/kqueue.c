@@ -1,32 +1,13 @@
 /*
  * kqueue.c - a readiness event loop on BSD kqueue, with EV_CLEAR.
  *
- * What it teaches: the reactor pattern on the BSD API, next to epoll.c.
- * kqueue registers (descriptor, filter) pairs, and its one system call,
- * kevent(), both applies a list of changes and collects events: a new
- * connection's two registrations (EVFILT_READ and EVFILT_WRITE, EV_CLEAR)
- * ride along with the next wait, and are never changed again.
+ * What it teaches: epoll.c's reactor on the BSD API. kevent() applies a list
+ * of changes and collects events in one call: a new connection's EVFILT_READ
+ * and EVFILT_WRITE ride along with the next wait. EV_CLEAR is kqueue's EPOLLET
+ * (EV_EOF its EPOLLRDHUP), and one EVFILT_TIMER, re-armed only for an earlier
+ * deadline, serves the whole heap. labs/lab7-portability tells the rest.
  *
- * Why EV_CLEAR: it is kqueue's EPOLLET. Level-triggered, a writable socket
- * (almost always) would be reported every turn, so the loop would have to
- * EV_ENABLE/EV_DISABLE EVFILT_WRITE around every blocked write. With it the
- * rule is epoll.c's: after an event, read (or write) until EAGAIN, with the
- * same short-read shortcut, EV_EOF standing in for EPOLLRDHUP.
- *
- * Why one timer: the deadlines live in the loop's heap (common/timer.h); one
- * EVFILT_TIMER is kept armed at or before the earliest. It is re-armed only
- * when an earlier deadline appears (a later one lets it fire early, once),
- * whereas a timer per connection would cost a change per request.
- *
- * Unlike epoll, read and write are separate events, so a connection can
- * appear twice in one batch: it is driven once when the two are adjacent,
- * and a closed one is freed only at the end of the turn.
- * A connection closed before its EV_ADDs were applied (at shutdown) costs an
- * EV_ERROR receipt (EBADF); if a new connection got its number meanwhile,
- * that one's later EV_ADDs win, as changes apply in order.
- *
- * Needs: FreeBSD or macOS (sendfile on both), or Linux through compat/kqueue,
- * this project's kqueue-on-epoll layer (its numbers are labelled emulated).
+ * Needs: FreeBSD, macOS, or Linux through compat/kqueue (numbers: emulated).
  * Run:   bin/server-kqueue --port 8080, then curl localhost:8080/plaintext
  */
 #include <errno.h>
@@ -34,13 +15,13 @@
 #include <stdlib.h>
 #include <sys/event.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/sendfile.h>
 #define HAVE_SENDFILE 1
 #elif defined(__FreeBSD__) || defined(__APPLE__)
-#include <sys/uio.h>
-#define HAVE_SENDFILE 1
+#define HAVE_SENDFILE 1 /* sendfile() from <sys/socket.h> and <sys/uio.h> */
 #else
 #define HAVE_SENDFILE 0 /* other BSDs: conn.c sends files from memory */
 #endif
@@ -54,7 +35,6 @@ enum {
 	READ_BUF = 64 * 1024,    /* one per loop, shared by all connections */
 	MAX_EVENTS = 256,        /* events taken per kevent() */
 	MAX_CHANGES = 512,       /* changes queued for the next kevent() */
-	MAX_WAIT_MS = 1000,      /* wake at least this often to notice a stop */
 	ACCEPT_BACKOFF_MS = 100, /* pause accepting when out of descriptors */
 	TIMER_IDENT = 1          /* the loop's one EVFILT_TIMER */
 };
@@ -62,48 +42,45 @@ enum {
 struct client {
 	struct conn conn;        /* the HTTP state machine (common/conn.h) */
 	struct timer_node timer; /* its deadline in the loop's heap */
-	int fd;                  /* -1 once closed (it then waits on loop.dead) */
-	struct client *next_dead;
+	int fd;
 };
 
-/* Every connection always has a deadline, so the timer heap doubles as the
- * list of open connections (used at shutdown). */
+/* Every connection has a deadline: the timer heap is the list of them all. */
 struct loop {
 	struct worker *w;
 	int kq;
 	struct timer_heap timers;
-	int nclients;
 	int64_t now;
-	int64_t accept_again; /* when to retry accept after EMFILE, or 0 */
+	int64_t accept_again; /* when to retry accept after EMFILE, or INT64_MAX */
 	int64_t timer_at;     /* when the EVFILT_TIMER fires, or INT64_MAX */
-	struct client *dead;  /* closed this turn, freed at its end */
-	int nchanges;
+	int nchanges, nevents;
 	struct kevent changes[MAX_CHANGES];
+	struct kevent events[MAX_EVENTS]; /* the batch kevent() returned */
 	char buf[READ_BUF];
 };
 
 #define CLIENT_OF(t) ((struct client *)((char *)(t)-offsetof(struct client, timer)))
 
 /* Queues a change for the next kevent(); a full list is applied at once. */
-static void change(struct loop *l, uintptr_t ident, int filter, int flags, intptr_t data,
-                   void *udata)
+static void change(struct loop *l, uintptr_t id, int filter, int flags, intptr_t data, void *udata)
 {
 	if (l->nchanges == MAX_CHANGES) {
 		kevent(l->kq, l->changes, l->nchanges, NULL, 0, NULL);
 		l->nchanges = 0;
 	}
-	EV_SET(&l->changes[l->nchanges++], ident, filter, flags, 0, data, udata);
+	EV_SET(&l->changes[l->nchanges++], id, filter, flags, 0, data, udata);
 }
 
+/* Its other event may be further on in the batch: skipped, marked EV_ERROR. */
 static void client_close(struct loop *l, struct client *cl)
 {
+	for (int i = 0; i < l->nevents; i++)
+		if (l->events[i].udata == cl)
+			l->events[i].flags |= EV_ERROR;
 	timer_remove(&l->timers, &cl->timer);
 	close(cl->fd); /* also removes its knotes */
-	cl->fd = -1;
 	conn_free(&cl->conn);
-	cl->next_dead = l->dead;
-	l->dead = cl;
-	l->nclients--;
+	free(cl);
 	server_conn_closed(l->w->srv);
 }
 
@@ -116,37 +93,14 @@ static void client_open(struct loop *l, int fd)
 		server_conn_closed(l->w->srv);
 		return;
 	}
-	/* LAB 7 BEGIN: queue the two registrations (read and write filters, EV_CLEAR) */
-	/* LAB 7 HINT: with change(); they ride along with the next kevent(). */
-	/* LAB 7 STUB: free(cl); */
-	/* LAB 7 STUB: close(fd); */
-	/* LAB 7 STUB: server_conn_closed(l->w->srv); */
-	/* LAB 7 STUB: return; */
+	cl->fd = fd;
+	conn_init(&cl->conn, l->w->srv, l->now, HAVE_SENDFILE ? CONN_SENDFILE : 0);
+	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
+	/* LAB 7 BEGIN: queue the read and write registrations (EV_CLEAR) with change() */
+	/* LAB 7 STUB: client_close(l, cl); */
 	change(l, (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, cl);
 	change(l, (uintptr_t)fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, cl);
 	/* LAB 7 END */
-	cl->fd = fd;
-	conn_init(&cl->conn, l->w->srv, l->now, HAVE_SENDFILE ? CONN_SENDFILE : 0);
-	l->nclients++;
-	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
-}
-
-/* Sends up to len bytes of file_fd from off. Returns bytes sent, or -errno.
- * The BSD calls may send part and still fail with EAGAIN: that counts. */
-static ssize_t send_file(int sock, int file_fd, int64_t off, size_t len)
-{
-	off_t pos = (off_t)off, sent = (off_t)len;
-#if defined(__linux__)
-	int rc = (sent = sendfile(sock, file_fd, &pos, len)) < 0 ? -1 : 0;
-#elif defined(__FreeBSD__)
-	int rc = sendfile(file_fd, sock, pos, len, NULL, &sent, 0);
-#elif defined(__APPLE__)
-	int rc = sendfile(file_fd, sock, pos, &sent, NULL, 0);
-#else
-	int rc = -1; /* never called: CONN_SENDFILE is off */
-	errno = ENOSYS, sent = 0, (void)sock, (void)file_fd, (void)pos;
-#endif
-	return rc == 0 || sent > 0 ? (ssize_t)sent : -errno;
 }
 
 /* Sends what the connection has queued. Returns bytes sent, or -errno. */
@@ -158,18 +112,28 @@ static ssize_t client_send(struct client *cl)
 	conn_output(&cl->conn, &out);
 	if (out.len > 0) {
 		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
-		return n >= 0 ? n : -errno;
 	} else if (out.file_len > 0) {
-		return send_file(cl->fd, out.file_fd, out.file_off, out.file_len);
+		off_t off = (off_t)out.file_off, sent = (off_t)out.file_len;
+#if defined(__linux__)
+		n = sent = sendfile(cl->fd, out.file_fd, &off, out.file_len);
+#elif defined(__FreeBSD__)
+		n = sendfile(out.file_fd, cl->fd, off, out.file_len, NULL, &sent, 0);
+#elif defined(__APPLE__)
+		n = sendfile(out.file_fd, cl->fd, off, &sent, NULL, 0);
+#else
+		n = -1, sent = 0, errno = ENOSYS, (void)off; /* never: no CONN_SENDFILE */
+#endif
+		n = n == 0 || sent > 0 ? (ssize_t)sent : -1; /* BSD: a part sent counts */
+	} else {
+		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
 	}
-	return 0; /* conn_output found the file gone: conn_want() says CLOSE */
+	return n >= 0 ? n : -errno;
 }
 
-/* Does what the connection wants until the socket would block. `hup` says the
- * peer hung up, so a short read does not prove the socket drained. */
+/* As in epoll.c, until the socket would block; `hup`: a short read proves nothing. */
 static void client_drive(struct loop *l, struct client *cl, bool hup)
 {
-	bool drained = false; /* a short read emptied the socket (see file header) */
+	bool drained = false; /* a short read emptied the socket (epoll.c's header) */
 	ssize_t n;
 
 	for (;;) {
@@ -210,8 +174,7 @@ wait:
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
 }
 
-/* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
- * the pending connections stay in the backlog until accept_again. */
+/* Accepts until EAGAIN; out of descriptors, it leaves the backlog until accept_again. */
 static void accept_all(struct loop *l)
 {
 	for (;;) {
@@ -231,7 +194,7 @@ static void accept_all(struct loop *l)
 	}
 }
 
-/* Calls conn_timeout() for every connection whose deadline has passed. */
+/* The timer pass: conn_timeout() where due, then the EVFILT_TIMER re-armed. */
 static void expire_timers(struct loop *l)
 {
 	struct timer_node *t;
@@ -241,6 +204,15 @@ static void expire_timers(struct loop *l)
 		conn_timeout(&cl->conn, l->now);
 		client_drive(l, cl, true);
 	}
+	int64_t when = t != NULL && t->when < l->accept_again ? t->when : l->accept_again;
+	/* LAB 7 BEGIN: re-arm the one-shot timer if `when` < l->timer_at; data: ms, at least 1 */
+	/* LAB 7 STUB: (void)when; */
+	if (when < l->timer_at) {
+		change(l, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
+		       when > l->now ? (intptr_t)(when - l->now) : 1, l);
+		l->timer_at = when;
+	}
+	/* LAB 7 END */
 }
 
 /* Shutdown: stop accepting, and tell every connection to finish up. */
@@ -259,88 +231,55 @@ static void begin_stop(struct loop *l)
 	free(all);
 }
 
-/* Keeps the loop's EVFILT_TIMER at or before the earliest deadline (see the
- * file header), and frees the clients closed this turn. */
-static void end_turn(struct loop *l)
-{
-	struct timer_node *t = timer_first(&l->timers);
-	int64_t when = t != NULL ? t->when : INT64_MAX;
-
-	if (l->accept_again != 0 && l->accept_again < when)
-		when = l->accept_again;
-	/* LAB 7 BEGIN: re-arm the one-shot EVFILT_TIMER only if `when` is earlier than */
-	/* LAB 7 HINT: l->timer_at (the time it fires now); data is ms, at least 1. */
-	/* LAB 7 STUB: (void)when; */
-	if (when < l->timer_at) {
-		change(l, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-		       when > l->now ? (intptr_t)(when - l->now) : 1, l);
-		l->timer_at = when;
-	}
-	/* LAB 7 END */
-	while (l->dead != NULL) {
-		struct client *cl = l->dead;
-		l->dead = cl->next_dead;
-		free(cl);
-	}
-}
-
 static int kqueue_run(struct worker *w)
 {
-	struct kevent events[MAX_EVENTS];
-	struct timespec max_wait = { MAX_WAIT_MS / 1000, (MAX_WAIT_MS % 1000) * 1000000 };
+	struct timespec tick = { 1, 0 }; /* wake at least once a second to notice a stop */
 	struct loop *l = calloc(1, sizeof(*l));
 	int64_t give_up = 0;
 
-	if (l == NULL)
-		return -ENOMEM;
-	l->w = w;
-	l->now = clock_ms();
-	l->timer_at = INT64_MAX;
-	if ((l->kq = kqueue()) < 0 || net_set_nonblock(w->listen_fd, true)) {
-		int err = -errno;
+	if (l == NULL || (l->kq = kqueue()) < 0 || net_set_nonblock(w->listen_fd, true)) {
+		int err = l == NULL ? -ENOMEM : -errno;
 		free(l);
 		return err;
 	}
-	/* the listener is the one event without a client */
-	change(l, (uintptr_t)w->listen_fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, NULL);
-	while (give_up == 0 || (l->nclients > 0 && l->now < give_up)) {
-		int n = kevent(l->kq, l->changes, l->nchanges, events, MAX_EVENTS, &max_wait);
+	l->w = w;
+	l->timer_at = l->accept_again = INT64_MAX;
+	change(l, (uintptr_t)w->listen_fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, NULL); /* no client */
+	while (give_up == 0 || (l->timers.len > 0 && l->now < give_up)) {
+		l->nevents = kevent(l->kq, l->changes, l->nchanges, l->events, MAX_EVENTS, &tick);
 		l->nchanges = 0;
 		l->now = clock_ms();
-		/* LAB 7 BEGIN: handle the n events: a failed change (EV_ERROR), the timer, */
-		/* LAB 7 HINT: the listener (udata NULL), or a client, driven once per batch */
-		/* LAB 7 HINT: even when its read and write events both came (they are adjacent). */
-		/* LAB 7 STUB: (void)events; */
-		/* LAB 7 STUB: if (n > 0) */
+		/* LAB 7 BEGIN: each event: EV_ERROR, the timer, the listener (udata NULL) or a */
+		/* LAB 7 HINT: client, driven once if its two events are adjacent in the batch. */
+		/* LAB 7 STUB: if (l->nevents > 0) */
 		/* LAB 7 STUB: 	accept_all(l); */
-		for (int i = 0; i < n; i++) {
-			struct client *cl = events[i].udata;
-			if (events[i].flags & EV_ERROR)
-				continue; /* an EV_ADD for a connection already closed */
-			if (events[i].filter == EVFILT_TIMER)
+		for (int i = 0; i < l->nevents; i++) {
+			struct kevent *ev = &l->events[i];
+			struct client *cl = ev->udata;
+			if (ev->flags & EV_ERROR)
+				continue; /* a failed EV_ADD, or see client_close() */
+			if (ev->filter == EVFILT_TIMER)
 				l->timer_at = INT64_MAX; /* expire_timers() does the work */
 			else if (cl == NULL)
 				accept_all(l);
-			else if (i + 1 < n && events[i + 1].udata == cl)
-				events[i + 1].flags |= events[i].flags & EV_EOF; /* drive once */
-			else if (cl->fd >= 0)
-				client_drive(l, cl, events[i].flags & EV_EOF);
+			else if (i + 1 < l->nevents && ev[1].udata == cl)
+				ev[1].flags |= ev->flags & EV_EOF; /* its two events: drive once */
+			else
+				client_drive(l, cl, ev->flags & EV_EOF);
 		}
 		/* LAB 7 END */
-		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
-			l->accept_again = 0;
+		if (l->now >= l->accept_again && give_up == 0) {
+			l->accept_again = INT64_MAX;
 			accept_all(l);
 		}
-		expire_timers(l);
 		if (give_up == 0 && server_stopping(w->srv)) {
 			give_up = l->now + SERVER_GRACE_MS;
 			begin_stop(l);
 		}
-		end_turn(l);
+		expire_timers(l);
 	}
 	while (l->timers.len > 0)
 		client_close(l, CLIENT_OF(timer_first(&l->timers)));
-	end_turn(l);
 	timer_heap_free(&l->timers);
 	close(l->kq);
 	free(l);

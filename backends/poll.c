@@ -2,16 +2,15 @@
  * poll.c - a readiness event loop on POSIX poll(2), level-triggered.
  *
  * What it teaches: the reactor pattern on the oldest portable readiness call,
- * and its cost. One array of struct pollfd (slot 0 is the listener; each
- * client remembers its slot) goes to the kernel on every call: the kernel
- * checks every descriptor and the loop scans every slot for the few ready
- * ones, O(n) in open connections, idle ones included. epoll avoids both.
- *
- * Why level-triggered is simple: poll reports a descriptor for as long as it
- * is ready, so there is no drain-until-EAGAIN rule; one read per readiness is
- * enough. The price: interest must follow conn_want() exactly, or an always
- * writable socket would wake the loop forever: POLLIN for READ, POLLOUT for
- * WRITE, nothing for WAIT. That is a store into the array, not a system call.
+ * and its cost. One array of struct pollfd goes to the kernel on every call:
+ * the kernel checks every descriptor and the loop scans every slot for the
+ * few ready ones, O(n) in open connections, idle ones included (epoll avoids
+ * both). Level-triggered, poll reports a descriptor for as long as it is
+ * ready: one read per readiness is enough, no drain-until-EAGAIN rule, and an
+ * EINTR can wait for the next poll(). The price: interest must follow
+ * conn_want() exactly (POLLIN for READ, POLLOUT for WRITE, nothing for WAIT),
+ * or an always writable socket wakes the loop forever. Changing it is a store
+ * into the array, not a system call.
  *
  * Needs: any POSIX system for poll(2); sendfile(2) (Linux) for static files.
  * Run:   bin/server-poll --port 8080, then curl localhost:8080/plaintext
@@ -43,9 +42,8 @@ struct client {
 	int slot; /* its index in loop.fds and loop.owner */
 };
 
-/* Every connection always has a deadline, so the timer heap doubles as the
- * list of open connections (used at shutdown). fds[0] is the listener;
- * fds[1..nclients] are the clients, owner[i] the client of fds[i]. */
+/* fds[0] is the listener; fds[1..nclients] are the clients, owner[i] the
+ * client of fds[i]: the list of open connections (used at shutdown). */
 struct loop {
 	struct worker *w;
 	struct pollfd *fds;
@@ -62,7 +60,6 @@ struct loop {
 
 static void client_close(struct loop *l, struct client *cl)
 {
-	/* Swap the last slot into the hole so the array stays dense. */
 	/* LAB 2 BEGIN: move the last slot (fds and owner) into this one; fix its ->slot */
 	l->fds[cl->slot] = l->fds[l->nclients];
 	l->owner[cl->slot] = l->owner[l->nclients];
@@ -135,9 +132,8 @@ static ssize_t client_send(struct client *cl)
  * POLLERR: the peer is gone for good. */
 static void client_drive(struct loop *l, struct client *cl, bool hup)
 {
-	/* LAB 2 BEGIN: loop on conn_want(): recv + conn_feed, client_send + conn_sent, */
-	/* LAB 2 HINT: until EAGAIN, WAIT or CLOSE; then set the slot's events from the */
-	/* LAB 2 HINT: want (level-triggered!) and re-arm the timer with conn_deadline(). */
+	/* LAB 2 BEGIN: loop on conn_want() until EAGAIN, WAIT or CLOSE; then set the slot's */
+	/* LAB 2 HINT: events from the want (level-triggered!) and re-arm the timer. */
 	/* LAB 2 STUB: (void)hup; */
 	/* LAB 2 STUB: (void)client_send; */
 	/* LAB 2 STUB: client_close(l, cl); */
@@ -151,10 +147,8 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			if (did_read)
 				goto wait; /* not a recv() that would only say EAGAIN */
 			n = recv(cl->fd, l->buf, sizeof(l->buf), 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN)
-				goto wait;
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				goto wait; /* EINTR: poll() reports it again */
 			if (n < 0)
 				n = 0; /* ECONNRESET and friends: treat as EOF */
 			conn_feed(&cl->conn, l->buf, (size_t)n, l->now);
@@ -162,9 +156,7 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			continue;
 		case CONN_WANT_WRITE:
 			n = client_send(cl);
-			if (n == -EINTR)
-				continue;
-			if (n == -EAGAIN)
+			if (n == -EAGAIN || n == -EINTR)
 				goto wait; /* POLLOUT will call us back */
 			if (n < 0) {
 				client_close(l, cl);
@@ -173,12 +165,10 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 			conn_sent(&cl->conn, (size_t)n, l->now);
 			continue;
 		case CONN_WANT_WAIT:
-			if (hup) {
-				/* POLLHUP ignores `events`: it would spin the loop */
-				client_close(l, cl);
-				return;
-			}
-			goto wait;
+			if (!hup)
+				goto wait;
+			client_close(l, cl); /* POLLHUP ignores `events`: it would spin */
+			return;
 		case CONN_WANT_CLOSE:
 			client_close(l, cl);
 			return;
@@ -195,8 +185,8 @@ wait:
 }
 
 /* Accepts until EAGAIN. Out of descriptors, it backs off instead of spinning:
- * the listener leaves the poll set (a negative fd is skipped) and the pending
- * connections stay in the backlog until accept_again. */
+ * the listener leaves the poll set and the pending connections stay in the
+ * backlog until accept_again. */
 static void accept_all(struct loop *l)
 {
 	for (;;) {
@@ -204,10 +194,8 @@ static void accept_all(struct loop *l)
 		if (fd < 0) {
 			if (net_accept_retry(-fd))
 				continue;
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
 				l->accept_again = l->now + ACCEPT_BACKOFF_MS;
-				l->fds[0].fd = -1;
-			}
 			return;
 		}
 		if (!server_conn_admit(l->w->srv)) {
@@ -230,29 +218,14 @@ static void expire_timers(struct loop *l)
 	}
 }
 
-/* Shutdown: stop accepting, and tell every connection to finish up. */
+/* Shutdown: tell every connection to finish up (poll_run() drops the listener).
+ * Last slot to first, as in the scan: a close swaps in a slot already done. */
 static void begin_stop(struct loop *l)
 {
-	size_t n = l->timers.len;
-	struct client **all = malloc(n * sizeof(*all) + 1);
-
-	l->fds[0].fd = -1; /* the listener leaves the poll set */
-	for (size_t i = 0; all != NULL && i < n; i++)
-		all[i] = CLIENT_OF(l->timers.items[i]);
-	for (size_t i = 0; all != NULL && i < n; i++) {
-		conn_stop(&all[i]->conn);
-		client_drive(l, all[i], false);
+	for (int i = l->nclients; i >= 1; i--) {
+		conn_stop(&l->owner[i]->conn);
+		client_drive(l, l->owner[i], false);
 	}
-	free(all);
-}
-
-static int wait_ms(struct loop *l)
-{
-	int ms = timer_wait_ms(&l->timers, l->now, MAX_WAIT_MS);
-
-	if (l->accept_again != 0 && l->accept_again - l->now < ms)
-		ms = l->accept_again > l->now ? (int)(l->accept_again - l->now) : 0;
-	return ms;
 }
 
 static int poll_run(struct worker *w)
@@ -267,9 +240,14 @@ static int poll_run(struct worker *w)
 	l->now = clock_ms();
 	if ((err = grow(l)) != 0 || (err = net_set_nonblock(w->listen_fd, true)) != 0)
 		goto out;
-	l->fds[0] = (struct pollfd){ .fd = w->listen_fd, .events = POLLIN };
+	l->fds[0].events = POLLIN;
 	while (give_up == 0 || (l->nclients > 0 && l->now < give_up)) {
-		int n = poll(l->fds, (nfds_t)l->nclients + 1, wait_ms(l));
+		int ms = timer_wait_ms(&l->timers, l->now, MAX_WAIT_MS);
+		if (l->accept_again != 0 && l->accept_again - l->now < ms)
+			ms = l->accept_again > l->now ? (int)(l->accept_again - l->now) : 0;
+		/* The listener sits out a back-off and the shutdown: poll skips fd -1. */
+		l->fds[0].fd = l->accept_again == 0 && give_up == 0 ? w->listen_fd : -1;
+		int n = poll(l->fds, (nfds_t)l->nclients + 1, ms);
 		l->now = clock_ms();
 		/* LAB 2 BEGIN: find the n ready slots (revents): slot 0 accepts, others drive */
 		/* LAB 2 HINT: their client. Which scan order survives a close swapping slots? */
@@ -277,9 +255,8 @@ static int poll_run(struct worker *w)
 		/* LAB 2 STUB: accept_all(l); */
 		/* LAB 2 STUB: for (int i = l->nclients; i >= 1; i--) */
 		/* LAB 2 STUB: 	client_close(l, l->owner[i]); */
-		/* Scan every slot, last to first: a client that closes swaps the
-		 * last slot (already scanned) into its own, and clients accepted
-		 * at slot 0 land past the part still to scan. */
+		/* Last slot to first: a close swaps in the last slot, already scanned,
+		 * and clients accepted at slot 0 land past the part still to scan. */
 		for (int i = l->nclients; n > 0 && i >= 0; i--) {
 			short rev = l->fds[i].revents;
 			if (rev == 0)
@@ -291,19 +268,16 @@ static int poll_run(struct worker *w)
 				client_drive(l, l->owner[i], rev & (POLLHUP | POLLERR | POLLNVAL));
 		}
 		/* LAB 2 END */
-		if (l->accept_again != 0 && l->now >= l->accept_again && give_up == 0) {
-			l->accept_again = 0;
-			l->fds[0].fd = w->listen_fd;
-			accept_all(l);
-		}
+		if (l->accept_again != 0 && l->now >= l->accept_again)
+			l->accept_again = 0; /* over: the next poll() reports the backlog */
 		expire_timers(l);
 		if (give_up == 0 && server_stopping(w->srv)) {
 			give_up = l->now + SERVER_GRACE_MS;
 			begin_stop(l);
 		}
 	}
-	while (l->timers.len > 0)
-		client_close(l, CLIENT_OF(timer_first(&l->timers)));
+	while (l->nclients > 0)
+		client_close(l, l->owner[l->nclients]);
 out:
 	timer_heap_free(&l->timers);
 	free(l->fds);

@@ -4,27 +4,22 @@
  * What it teaches: the oldest server design, the baseline for every event
  * loop. Each connection's own thread drives the conn.h loop with blocking
  * recv/send/sendfile: the scheduler is the event loop and the stack holds the
- * connection's place. No EAGAIN, no registration; a thread per connection.
+ * connection's place. --workers N starts N acceptors, each blocked in accept()
+ * on its own SO_REUSEPORT listener: they spread accepts, not concurrency.
  *
- * --workers N: N acceptor threads, each blocked in accept() on its own
- * SO_REUSEPORT listener, each starting a detached thread per connection. N
- * does not bound concurrency (one thread per connection); it spreads accepts.
- *
- * Timeouts without a timer heap: a blocked call cannot look at a clock, so
- * the socket does. SO_RCVTIMEO and SO_SNDTIMEO hold the time left until
+ * Timeouts without a timer heap: a blocked call cannot look at a clock, but
+ * the socket can. SO_RCVTIMEO and SO_SNDTIMEO hold the time left until
  * conn_deadline(); a call that times out fails with EAGAIN, and the loop then
  * calls conn_timeout(). A /delay simply sleeps: only its own thread waits.
  *
- * Stopping: a thread blocked in recv() hears nothing of the stop, so each
- * acceptor keeps a registry of its live connections and interrupts their
- * threads with a signal whose handler does nothing: the blocked call fails
- * with EINTR, the thread sees server_stopping() and calls conn_stop() on its
- * own conn (shutdown(SHUT_RD) would wake it too, but then a request half
- * received could never be finished). No lock guards a conn: one thread owns it.
+ * Stopping: a blocked thread hears nothing of the stop, so each acceptor keeps
+ * a registry of its live connections and interrupts their threads with a
+ * signal whose handler does nothing: the call fails with EINTR, and the thread
+ * calls conn_stop() on the conn it alone owns (shutdown(SHUT_RD) would wake it
+ * too, but then a half-received request could never finish).
  *
- * Stacks: 64 KiB, not the default 8 MiB. Measured high-water marks: 15 KiB
- * for /plaintext, 33 KiB for /static (realpath()), 36 KiB under ASan.
- *
+ * Stacks: 64 KiB, not 8 MiB (measured peaks: 15 KiB for /plaintext, 33 KiB
+ * for /static with realpath(), 36 KiB under ASan).
  * Needs: POSIX threads; sendfile(2) (Linux) for static files.
  * Run:   bin/server-threads --port 8080, then curl localhost:8080/plaintext
  */
@@ -55,7 +50,7 @@ enum {
 struct client {
 	struct conn conn; /* the HTTP state machine (common/conn.h) */
 	struct loop *l;
-	struct client *prev, *next; /* the acceptor's registry of live connections */
+	struct client *next, **pprev; /* the acceptor's registry; pprev points at us */
 	pthread_t tid;
 	atomic_bool stopped; /* its thread has called conn_stop() */
 	int fd;
@@ -74,35 +69,27 @@ struct loop {
 	pthread_attr_t attr; /* detached, STACK_SIZE */
 };
 
-static void loop_free(struct loop *l)
-{
-	pthread_mutex_destroy(&l->lock);
-	free(l);
-}
-
 /* Leaves the registry, then closes: the acceptor only signals threads and
  * shuts down descriptors in the registry, never one that is gone. */
 static void client_close(struct client *cl)
 {
 	struct loop *l = cl->l;
 	struct server *srv = l->w->srv; /* l may be gone once unlocked */
-	bool last;
 
 	pthread_mutex_lock(&l->lock);
-	if (cl->prev != NULL)
-		cl->prev->next = cl->next;
-	else
-		l->clients = cl->next;
+	*cl->pprev = cl->next;
 	if (cl->next != NULL)
-		cl->next->prev = cl->prev;
-	last = --l->nclients == 0 && l->abandoned;
+		cl->next->pprev = cl->pprev;
+	bool last = --l->nclients == 0 && l->abandoned;
 	pthread_mutex_unlock(&l->lock);
 	close(cl->fd);
 	conn_free(&cl->conn);
 	free(cl);
 	server_conn_closed(srv);
-	if (last)
-		loop_free(l);
+	if (last) {
+		pthread_mutex_destroy(&l->lock);
+		free(l);
+	}
 }
 
 static void *client_main(void *arg);
@@ -122,8 +109,9 @@ static void client_open(struct loop *l, int fd)
 	conn_init(&cl->conn, l->w->srv, clock_ms(), CONN_SENDFILE);
 	pthread_mutex_lock(&l->lock);
 	cl->next = l->clients;
+	cl->pprev = &l->clients;
 	if (l->clients != NULL)
-		l->clients->prev = cl;
+		l->clients->pprev = &cl->next;
 	l->clients = cl;
 	l->nclients++;
 	/* Under the lock, so the registry never holds a half-written tid. */
@@ -160,15 +148,13 @@ static ssize_t client_send(struct client *cl)
  * left is the same after every request: then the system calls are skipped. */
 static void client_arm(struct client *cl, int64_t now)
 {
-	/* LAB 1 BEGIN: set SO_RCVTIMEO and SO_SNDTIMEO to the time left until the deadline */
-	/* LAB 1 HINT: (at least 1 ms: 0 means forever); skip the calls if it barely moved. */
+	/* LAB 1 BEGIN: set both to the time left (>= 1 ms: 0 is forever); skip if it barely moved */
 	/* LAB 1 STUB: (void)cl; */
 	/* LAB 1 STUB: (void)now; */
 	int64_t left = conn_deadline(&cl->conn) - now;
 
 	left = left < 1 ? 1 : left > MAX_TIMEO_MS ? MAX_TIMEO_MS : left;
-	if (cl->timeo != 0 && left > cl->timeo - TIMEO_SLACK_MS &&
-	    left < cl->timeo + TIMEO_SLACK_MS)
+	if (cl->timeo != 0 && llabs(left - cl->timeo) < TIMEO_SLACK_MS)
 		return;
 	struct timeval tv = { .tv_sec = left / 1000, .tv_usec = left % 1000 * 1000 };
 	setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -180,9 +166,8 @@ static void client_arm(struct client *cl, int64_t now)
 /* Does what the connection wants, blocking in every call, until it closes. */
 static void client_drive(struct client *cl)
 {
-	/* LAB 1 BEGIN: loop on conn_want() with blocking recv / client_send / sleep until */
-	/* LAB 1 HINT: the deadline; arm the socket timeouts first; EAGAIN means timed out, */
-	/* LAB 1 HINT: so call conn_timeout(); EINTR means check server_stopping(). */
+	/* LAB 1 BEGIN: loop on conn_want(): blocking recv / client_send / sleep to the deadline; */
+	/* LAB 1 HINT: arm the timeouts first; EAGAIN: conn_timeout(); EINTR: server_stopping()? */
 	/* LAB 1 STUB: (void)cl; */
 	/* LAB 1 STUB: (void)client_send; */
 	/* LAB 1 STUB: (void)client_arm; */
@@ -192,10 +177,8 @@ static void client_drive(struct client *cl)
 
 	for (;;) {
 		now = clock_ms();
-		if (!atomic_load(&cl->stopped) && server_stopping(cl->l->w->srv)) {
-			conn_stop(&cl->conn);
-			atomic_store(&cl->stopped, true);
-		}
+		if (server_stopping(cl->l->w->srv) && !atomic_exchange(&cl->stopped, true))
+			conn_stop(&cl->conn); /* once */
 		if (now >= conn_deadline(&cl->conn))
 			conn_timeout(&cl->conn, now);
 		switch (conn_want(&cl->conn)) {
@@ -203,7 +186,7 @@ static void client_drive(struct client *cl)
 			client_arm(cl, now);
 			n = recv(cl->fd, cl->buf, sizeof(cl->buf), 0);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				continue; /* EINTR: woken by begin_stop; EAGAIN: timed out */
+				continue; /* EINTR: the stop signal; EAGAIN: timed out */
 			if (n < 0)
 				n = 0; /* ECONNRESET and friends: treat as EOF */
 			conn_feed(&cl->conn, cl->buf, (size_t)n, clock_ms());
@@ -231,10 +214,8 @@ static void client_drive(struct client *cl)
 
 static void *client_main(void *arg)
 {
-	struct client *cl = arg;
-
-	client_drive(cl);
-	client_close(cl);
+	client_drive(arg);
+	client_close(arg);
 	return NULL;
 }
 
@@ -259,27 +240,15 @@ static void accept_all(struct loop *l)
 	}
 }
 
-/* Does nothing: interrupting the blocked call is the whole point. */
 static void on_wake(int sig)
 {
-	(void)sig;
-}
-
-/* Shutdown: interrupts each connection thread that has not seen the stop yet.
- * A signal landing just before its thread blocks is lost, so the caller
- * repeats this. Called with `lock` held: no registered thread has exited. */
-static void begin_stop(struct loop *l)
-{
-	for (struct client *cl = l->clients; cl != NULL; cl = cl->next)
-		if (!atomic_load(&cl->stopped))
-			pthread_kill(cl->tid, WAKE_SIGNAL);
+	(void)sig; /* interrupting the blocked call is the whole point */
 }
 
 static int threads_run(struct worker *w)
 {
 	struct loop *l = calloc(1, sizeof(*l));
 	struct sigaction sa = { .sa_handler = on_wake }; /* no SA_RESTART: EINTR */
-	bool last;
 
 	if (l == NULL)
 		return -ENOMEM;
@@ -294,8 +263,13 @@ static int threads_run(struct worker *w)
 	pthread_attr_destroy(&l->attr);
 	int64_t give_up = clock_ms() + SERVER_GRACE_MS;
 	pthread_mutex_lock(&l->lock);
+	/* Shutdown: interrupt each thread that has not seen the stop yet, again
+	 * and again (a signal landing just before its thread blocks is lost).
+	 * Under `lock`, no registered thread has exited. */
 	while (l->nclients > 0 && clock_ms() < give_up) {
-		begin_stop(l);
+		for (struct client *cl = l->clients; cl != NULL; cl = cl->next)
+			if (!atomic_load(&cl->stopped))
+				pthread_kill(cl->tid, WAKE_SIGNAL);
 		pthread_mutex_unlock(&l->lock);
 		usleep(WAKE_AGAIN_MS * 1000);
 		pthread_mutex_lock(&l->lock);
@@ -303,10 +277,12 @@ static int threads_run(struct worker *w)
 	for (struct client *cl = l->clients; cl != NULL; cl = cl->next)
 		shutdown(cl->fd, SHUT_RDWR); /* overran the grace: cut it short */
 	l->abandoned = true;
-	last = l->nclients == 0;
+	bool last = l->nclients == 0;
 	pthread_mutex_unlock(&l->lock);
-	if (last)
-		loop_free(l);
+	if (last) {
+		pthread_mutex_destroy(&l->lock);
+		free(l);
+	}
 	return 0;
 }
 

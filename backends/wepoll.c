@@ -5,8 +5,9 @@
  * What it teaches: the reactor pattern of epoll.c, carried to Windows. Diff
  * this file against epoll.c: what changes is exactly what Windows changes.
  * - Winsock: SOCKET handles (carried in an int, see common/platform.h),
- *   closesocket(), errors from WSAGetLastError(), no sendfile (static files
- *   reach us as memory chunks from conn_output()).
+ *   closesocket(), errors from WSAGetLastError() and never WSAEINTR on a
+ *   non-blocking socket, no sendfile (static files reach us as memory chunks
+ *   from conn_output()).
  * - Level-triggered, like poll.c: the emulation has no EPOLLET, so interest
  *   follows conn_want(): EPOLLIN for READ, EPOLLOUT for WRITE, nothing for
  *   WAIT. Here an epoll_ctl(MOD) is cheap: it only records the change, and
@@ -107,14 +108,6 @@ static int client_send(struct client *cl)
 	return n >= 0 ? n : platform_errno_of((unsigned long)WSAGetLastError());
 }
 
-/* recv() with the house convention: bytes, 0 at EOF, or -errno. */
-static int client_recv(struct loop *l, struct client *cl)
-{
-	int n = recv((SOCKET)cl->fd, l->buf, sizeof(l->buf), 0);
-
-	return n >= 0 ? n : platform_errno_of((unsigned long)WSAGetLastError());
-}
-
 /* Registers the interest that conn_want() implies, if it changed. */
 static void client_interest(struct loop *l, struct client *cl)
 {
@@ -137,10 +130,8 @@ static void client_drive(struct loop *l, struct client *cl)
 	for (int ops = 0; ops < TURN_OPS; ops++) {
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
-			n = client_recv(l, cl);
-			if (n == -EINTR)
-				continue;
-			if (n == -EAGAIN)
+			n = recv((SOCKET)cl->fd, l->buf, sizeof(l->buf), 0);
+			if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK)
 				goto wait;
 			if (n < 0)
 				n = 0; /* WSAECONNRESET and friends: treat as EOF */
@@ -150,8 +141,6 @@ static void client_drive(struct loop *l, struct client *cl)
 			continue;
 		case CONN_WANT_WRITE:
 			n = client_send(cl);
-			if (n == -EINTR)
-				continue;
 			if (n == -EAGAIN)
 				goto wait; /* EPOLLOUT will call us back */
 			if (n < 0) {
