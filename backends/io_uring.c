@@ -23,6 +23,10 @@
  * closed client's operations still point at it: they are cancelled, and the
  * last of their CQEs frees it.
  *
+ * Deadlines (idle, slow clients, /delay) live in a heap, as in epoll.c; the
+ * earliest goes to the kernel as the timeout of the one io_uring_enter() that
+ * submits and waits (io_uring_submit_and_wait_timeout).
+ *
  * Static files: io_uring has no sendfile; its zero-copy way, two linked
  * splices through a pipe, costs a pipe per sending connection and kernel
  * worker threads. This loop keeps sockets non-blocking and calls sendfile(2)
