@@ -93,7 +93,7 @@ lab-build: lab-check-work
 	$(Q)$(MAKE) --no-print-directory $(LAB_SERVERS) $(LAB_UNIT_BINS) $(REF_SERVERS) $(TEST_TOOLS)
 
 grade: lab-build
-	$(Q)$(LAB_GRADE) $(LAB) $(GRADE_FLAGS) $(foreach b,$(LAB_BACKENDS),--server $(LAB_BIN)/lab$(LAB)-server-$(b) --ref bin/server-$(b)) \
+	$(Q)$(LAB_GRADE) $(LAB) $(GRADE_FLAGS) --work $(LAB_WORK) $(foreach b,$(LAB_BACKENDS),--server $(LAB_BIN)/lab$(LAB)-server-$(b) --ref bin/server-$(b)) \
 		$(foreach u,$(LAB_UNITS),--unit $(LAB_BUILD)/unit/test_$(u))
 else
 lab-build: lab-check-var

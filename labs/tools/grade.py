@@ -14,6 +14,8 @@ binaries first. Each check in lab.json is one of:
                student's binary against the reference one, measured in the
                same run and alternated; full points within `ratio`, none past
                twice that, linear between
+  report       one answer of labs/work/lab<n>/answers.txt (lab 0) against the
+               student's own harness run (report_check.py)
 
 What it teaches: a grader is a test suite with a price on each test. The
 performance check is a ratio measured in the same run, never an absolute
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import labgen  # noqa: E402
+import report_check  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RUN_PY = os.path.join(REPO, "tests", "integration", "run.py")
@@ -243,6 +246,8 @@ def grade(lab, args):
             note = "%d/%d unit tests" % (len(good), expected)
         elif kind == "perf":
             frac, note = perf_check(check, args.server[0], args.ref[0], args.quick)
+        elif kind == "report":
+            frac, note = report_check.check(check["question"], args.work, args.solution, REPO)
         else:
             say("grade: unknown check kind %r" % kind)
             return 2
@@ -263,6 +268,7 @@ def main(argv):
     p.add_argument("--unit", action="append", default=[], help="a unit test binary")
     p.add_argument("--solution", action="store_true", help="grading the reference")
     p.add_argument("--quick", action="store_true", help="shorter runs (make test-labs)")
+    p.add_argument("--work", default="", help="the student's working copy (answers.txt)")
     args = p.parse_args(argv)
     return grade(args.lab, args)
 

@@ -136,14 +136,29 @@ def lab_info(lab):
         return json.load(f)
 
 
+def copy_template(lab, name, dest, force):
+    """Copies a form of the lab's folder (lab.json "templates", e.g. lab 0's
+    answers.txt) into dest, unless it is there already. Returns 1 if written."""
+    target = os.path.join(dest, name)
+    if os.path.exists(target) and not force:
+        print("  kept    %s (FORCE=1 replaces it)" % os.path.relpath(target, REPO))
+        return 0
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(os.path.join(lab_dir(lab), name)) as f, open(target, "w") as out:
+        out.write(f.read())
+    print("  wrote   %s" % os.path.relpath(target, REPO))
+    return 1
+
+
 def start(lab, dest, force):
     """Writes the starter files under dest. A file that exists is left alone
     (the student's work) unless force; returns the number written."""
     files = lab_files(lab)
-    if not files:
+    templates = lab_info(lab).get("templates", [])
+    if not files and not templates:
         print("lab %d: nothing to write: no LAB %d markers in the reference" % (lab, lab))
         return 0
-    written = 0
+    written = sum(copy_template(lab, name, dest, force) for name in templates)
     for rel in files:
         target = os.path.join(dest, rel)
         text = starter_text(os.path.join(REPO, rel), lab)

@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import labgen  # noqa: E402
+import report_check  # noqa: E402
 
 STARTER_MAX = 50  # an untouched starter scoring more than this teaches too little
 CHECK_ROOT = "build/labcheck"
@@ -106,7 +107,7 @@ def test_lab(t, n, make):
             print("skip lab %d: %s" % (n, why), flush=True)
             return False
     files = labgen.lab_files(n)
-    if not files:
+    if not files and not labgen.lab_info(n).get("templates"):
         t.check(False, "lab %d: markers" % n, "lab.json has checks but no LAB %d markers" % n)
         return False
     c_files = [f for f in files if f.endswith((".c", ".h"))]
@@ -130,12 +131,40 @@ def test_lab(t, n, make):
                           "WERROR=1", "GRADE_FLAGS=--quick"], 400)
     s = score_of(out)
     built = s is not None
-    t.check(built, "lab %d: the starter compiles with -Werror" % n, "" if built else out[-1500:])
+    what = "the starter compiles with -Werror" if files else "the starter's forms are graded"
+    t.check(built, "lab %d: %s" % (n, what), "" if built else out[-1500:])
     if built:
         t.check(s <= STARTER_MAX, "lab %d: the untouched starter scores well below 100" % n,
                 "%d/100 in %.0fs" % (s, time.monotonic() - began) if s <= STARTER_MAX
                 else "%d/100 > %d\n%s" % (s, STARTER_MAX, out[-1500:]))
     return True
+
+
+def test_wrong_answer(t, n, make):
+    """A lab graded from a form (lab 0's answers.txt): the reference run's own
+    answers with one of them wrong must lose exactly that answer's points."""
+    checks = [c for c in labgen.lab_info(n).get("checks", []) if c["kind"] == "report"]
+    if not checks:
+        return
+    agg, why = report_check.load_run("results/reference", REPO)
+    if agg is None:
+        t.check(False, "lab %d: a wrong answer loses its points" % n, why)
+        return
+    work = "%s/wrong/lab%d" % (CHECK_ROOT, n)
+    os.makedirs(os.path.join(REPO, work), exist_ok=True)
+    lines = ["run: results/reference"]
+    for c in checks:
+        if c["question"] != "run":
+            right = report_check.truth(agg, c["question"])
+            lines.append("%s: %s" % (c["question"], right if c["question"] != "idle_loser" else
+                                     "threads" if right != "threads" else "epoll"))
+    with open(os.path.join(REPO, work, "answers.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    rc, out = run(make + ["grade", "LAB=%d" % n, "LAB_WORK=" + work], 120)
+    want = 100 - sum(c["points"] for c in checks if c["question"] == "idle_loser")
+    s = score_of(out)
+    t.check(s == want, "lab %d: a wrong answer loses its points" % n,
+            "%s/100" % s if s == want else "%s/100, want %d\n%s" % (s, want, out[-1500:]))
 
 
 def test_variants(t, n, make):
@@ -179,6 +208,7 @@ def main(argv):
     for n in graded_labs():
         if test_lab(t, n, make):
             test_variants(t, n, make)
+            test_wrong_answer(t, n, make)
     if t.skipped:
         print("labs: %d lab(s) skipped: their backend cannot run here" % t.skipped)
     print("labs: %d passed, %d failed" % (t.passed, t.failed), flush=True)
