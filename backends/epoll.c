@@ -16,10 +16,6 @@
  * EPOLLRDHUP: then read on to the EOF). So a keep-alive request costs one
  * recv() and one send(), not a second recv() that could only say EAGAIN.
  *
- * Deadlines (idle keep-alive, slow clients, /delay) live in a heap in user
- * space (common/timer.h): no system call per request, and client_arm()
- * spares the heap a move per request as well.
- *
  * Needs: Linux 2.6.17+ (EPOLLRDHUP); sendfile(2) for static files.
  * Run:   bin/server-epoll --port 8080, then curl localhost:8080/plaintext
  */
@@ -118,12 +114,14 @@ static ssize_t client_send(struct client *cl)
 	ssize_t n;
 
 	conn_output(&cl->conn, &out);
-	if (out.len > 0)
+	if (out.len > 0) {
 		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
-	else if (out.file_len > 0) /* sendfile moves the offset: give it a copy */
-		n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off }, out.file_len);
-	else
+	} else if (out.file_len > 0) {
+		off_t off = (off_t)out.file_off;
+		n = sendfile(cl->fd, out.file_fd, &off, out.file_len);
+	} else {
 		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
+	}
 	return n >= 0 ? n : -errno;
 }
 

@@ -231,15 +231,15 @@ wait:
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
 }
 
-/* Received bytes (len 0: the EOF) go to conn_feed() whatever the connection
- * is doing (see the file header); a busy one holding HOLD_MAX stops receiving. */
+/* Received bytes go to conn_feed() whatever the connection is doing (see the
+ * file header); a busy one holding HOLD_MAX stops receiving. */
 static void client_take(struct loop *l, struct client *cl, const char *data, size_t len)
 {
-	do {
+	while (len > 0) {
 		size_t n = FAULT_FEED_LEN(len); /* faults: TCP might split it anywhere */
 		conn_feed(&cl->conn, data, n, l->now);
 		data += n, len -= n;
-	} while (len > 0);
+	}
 	if (conn_input_held(&cl->conn) >= HOLD_MAX && cl->recv_armed &&
 	    conn_want(&cl->conn) != CONN_WANT_READ)
 		cancel(l, cl, OP_RECV); /* armed again once the connection wants to read */
@@ -277,7 +277,7 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	if (op == OP_SEND)
 		conn_sent(&cl->conn, (size_t)res, l->now);
 	else if (op == OP_RECV && res <= 0 && res != -ENOBUFS && res != -ECANCELED)
-		client_take(l, cl, NULL, 0); /* EOF; ECONNRESET and friends too */
+		conn_feed(&cl->conn, NULL, 0, l->now); /* EOF; ECONNRESET and friends too */
 	client_drive(l, cl);
 	/* LAB 6 END */
 }

@@ -39,6 +39,7 @@ Run:   bench/per_request.py --mode syscalls --conns 256,1024 \\
 """
 import argparse
 import glob
+import json
 import os
 import re
 import signal
@@ -47,13 +48,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The system calls counted one by one; raw_syscalls counts them all.
 CALLS = ("epoll_wait", "poll", "io_uring_enter", "recvfrom", "sendto", "epoll_ctl", "read",
-         "write", "accept4",
-         "setsockopt", "close")
+         "write", "accept4", "setsockopt", "close")
+URL_PATH = "/plaintext"  # what wrk asks for (--path)
 
 
 class Server:
@@ -90,9 +92,6 @@ class Server:
             self.proc.wait()
 
 
-URL_PATH = "/plaintext"  # --path
-
-
 def wrk(url, conns, seconds, background=False):
     """Runs wrk pinned to CLIENT_CPU; returns its request count (or the Popen)."""
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, url]
@@ -125,8 +124,6 @@ def measure_cpu(argv, conns, duration):
 
 def stats_requests(url):
     """The server's request count from GET /stats, or None (the floor)."""
-    import json
-    import urllib.request
     try:
         with urllib.request.urlopen(url.replace(URL_PATH, "/stats"), timeout=2) as r:
             return int(json.load(r)["requests"])

@@ -41,8 +41,7 @@ enum {
 	F_STOP = 1 << 2,     /* the server is shutting down */
 	F_LINE_OK = 1 << 3,  /* the pending head's request line was checked */
 	F_DEAD = 1 << 4,     /* close now, drop whatever is queued */
-	F_EOF_HELD =
-	        1 << 5, /* an EOF fed while busy: it counts once the input before it is answered */
+	F_EOF_HELD = 1 << 5, /* EOF fed while busy: counts once what came before is answered */
 };
 
 static size_t conn_run(struct conn *c, const char *buf, size_t len);
