@@ -7,18 +7,20 @@
  * told their results. The loop queues submission queue entries (SQEs) in a
  * ring shared with the kernel and hands over a batch with one
  * io_uring_enter(), which also waits; the kernel posts completion queue
- * entries (CQEs) to a second ring, read without a system call. Multishot
- * accept and receive stay armed: one SQE, many CQEs. user_data, the 64 bits
- * an SQE passes on to its CQEs, holds the struct client * (8-aligned) with
- * the operation in its low 3 bits.
+ * entries (CQEs) to a second ring, read without a system call. The accept
+ * is multishot: one SQE, a CQE per connection. user_data, the 64 bits an SQE
+ * passes on to its CQEs, holds the struct client * (8-aligned) with the
+ * operation in its low 3 bits.
  *
  * Receive buffers: BUF_COUNT of them wait in a buffer ring shared with the
  * kernel. Bytes arrive: the kernel takes a buffer, fills it, names it in the
  * CQE; the loop hands the bytes to conn_feed() (which only borrows them) and
  * gives the buffer straight back. So an idle connection holds no buffer.
- * The receive reads on while its connection is busy sending or holding a
- * /delay answer: conn_feed() keeps those bytes for later (conn.h), and past
- * HOLD_MAX the receive is cancelled, so that TCP pushes back on the peer.
+ * A receive is armed only while the connection wants to read, one CQE each:
+ * while it sends or holds a /delay answer, its peer's next requests wait in
+ * the kernel and TCP pushes back, as with epoll. (A multishot receive would
+ * drain the socket into the loop whatever the connection is doing, and it
+ * measured no cheaper here: docs/performance-notes.md.)
  * A send points into conn.c's output, which stays put until conn_sent(). A
  * closed client's operations still point at it: they are cancelled, and the
  * last of their CQEs frees it.
@@ -55,10 +57,9 @@
 
 enum {
 	SQ_ENTRIES = 1024,               /* a full queue is submitted early */
-	CQ_ENTRIES = 8192,               /* multishot SQEs post many CQEs each */
+	CQ_ENTRIES = 8192,               /* a burst of accepts and receives */
 	BUF_COUNT = FAULT_TINY(512, 8),  /* receive buffers per loop, a power of two */
 	BUF_SIZE = FAULT_TINY(8192, 64), /* room for a head, or many pipelined ones */
-	HOLD_MAX = 16384,                /* input kept while busy before receiving stops */
 	MAX_WAIT_MS = 1000,              /* wake at least this often to notice a stop */
 	ACCEPT_BACKOFF_MS = 100          /* pause accepting when out of descriptors */
 };
@@ -69,7 +70,7 @@ struct client {
 	struct conn conn;        /* the HTTP state machine (common/conn.h) */
 	struct timer_node timer; /* its deadline in the loop's heap */
 	int fd;                  /* once closed: ~fd (< 0) until its last CQE */
-	bool recv_armed;         /* a receive whose last CQE is due */
+	bool recv_armed;         /* a receive in flight */
 	uint8_t sending;         /* OP_SEND or OP_POLL in flight, or 0 */
 };
 _Static_assert(_Alignof(struct client) > OP_MASK, "user_data needs the low bits");
@@ -101,9 +102,9 @@ static struct io_uring_sqe *get_sqe(struct loop *l, struct client *cl, unsigned 
 	return sqe;
 }
 
-static void cancel(struct loop *l, struct client *cl, unsigned op)
+static void cancel_accept(struct loop *l)
 {
-	io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), (uintptr_t)cl | op, 0);
+	io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), (uintptr_t)NULL | OP_ACCEPT, 0);
 }
 
 /* Buffer `bid` goes (back) into the ring, for the kernel to fill. */
@@ -197,8 +198,7 @@ static void client_drive(struct loop *l, struct client *cl)
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
 			/* LAB 6 BEGIN: unless one is armed, queue a receive (get_sqe with OP_RECV): */
-			/* LAB 6 HINT: no buffer of its own, IOSQE_BUFFER_SELECT from group 0, */
-			/* LAB 6 HINT: IORING_RECV_MULTISHOT in ioprio. */
+			/* LAB 6 HINT: no buffer of its own, IOSQE_BUFFER_SELECT from group 0. */
 			/* LAB 6 STUB: (void)sqe; */
 			/* LAB 6 STUB: client_close(l, cl); */
 			/* LAB 6 STUB: return; */
@@ -206,7 +206,6 @@ static void client_drive(struct loop *l, struct client *cl)
 				goto wait;
 			sqe = get_sqe(l, cl, OP_RECV);
 			io_uring_prep_recv(sqe, cl->fd, NULL, 0, 0); /* the kernel picks a buffer */
-			sqe->ioprio |= FAULT_ONESHOT() ? 0 : IORING_RECV_MULTISHOT;
 			sqe->flags |= IOSQE_BUFFER_SELECT;
 			sqe->buf_group = 0; /* our one buffer ring */
 			cl->recv_armed = true;
@@ -231,29 +230,25 @@ wait:
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
 }
 
-/* Received bytes go to conn_feed() whatever the connection is doing (see the
- * file header); a busy one holding HOLD_MAX stops receiving. */
+/* Received bytes go to conn_feed() (faults: in pieces, as TCP might split them). */
 static void client_take(struct loop *l, struct client *cl, const char *data, size_t len)
 {
 	while (len > 0) {
-		size_t n = FAULT_FEED_LEN(len); /* faults: TCP might split it anywhere */
+		size_t n = FAULT_FEED_LEN(len);
 		conn_feed(&cl->conn, data, n, l->now);
 		data += n, len -= n;
 	}
-	if (conn_input_held(&cl->conn) >= HOLD_MAX && cl->recv_armed &&
-	    conn_want(&cl->conn) != CONN_WANT_READ)
-		cancel(l, cl, OP_RECV); /* armed again once the connection wants to read */
 }
 
-/* One CQE of a client's operation: a receive (multishot: one of many), a
- * send (whole or short: the rest goes out on the next drive), or the poll
- * that says a full socket has room again. */
+/* One CQE of a client's operation: a receive, a send (whole or short: the
+ * rest goes out on the next drive), or the poll that says a full socket has
+ * room again. */
 static void client_complete(struct loop *l, struct client *cl, unsigned op,
                             const struct io_uring_cqe *cqe)
 {
-	/* LAB 6 BEGIN: no IORING_CQE_F_MORE: the receive is over (recv_armed); a send is. */
-	/* LAB 6 HINT: Receive: client_take() buffer `bid` (res 0: EOF; -ENOBUFS, -ECANCELED: */
-	/* LAB 6 HINT: re-arm). Send: conn_sent(). Errors, closed clients: client_close(). */
+	/* LAB 6 BEGIN: the operation is over (recv_armed, sending). */
+	/* LAB 6 HINT: Receive: client_take() buffer `bid` (res 0: EOF; -ENOBUFS: re-arm). */
+	/* LAB 6 HINT: Send: conn_sent(). Errors, closed clients: client_close(). */
 	/* LAB 6 HINT: Give back the buffer (IORING_CQE_F_BUFFER), then client_drive() again. */
 	/* LAB 6 STUB: (void)op; */
 	/* LAB 6 STUB: (void)cqe; */
@@ -262,10 +257,10 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res;
 
-	if (op != OP_RECV)
-		cl->sending = 0;
-	else if (!(cqe->flags & IORING_CQE_F_MORE))
+	if (op == OP_RECV)
 		cl->recv_armed = false;
+	else
+		cl->sending = 0;
 	if (cl->fd >= 0 && op == OP_RECV && res > 0)
 		client_take(l, cl, l->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
 	if (cqe->flags & IORING_CQE_F_BUFFER)
@@ -276,7 +271,7 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	}
 	if (op == OP_SEND)
 		conn_sent(&cl->conn, (size_t)res, l->now);
-	else if (op == OP_RECV && res <= 0 && res != -ENOBUFS && res != -ECANCELED)
+	else if (op == OP_RECV && res <= 0 && res != -ENOBUFS)
 		conn_feed(&cl->conn, NULL, 0, l->now); /* EOF; ECONNRESET and friends too */
 	client_drive(l, cl);
 	/* LAB 6 END */
@@ -298,7 +293,7 @@ static void accept_complete(struct loop *l, const struct io_uring_cqe *cqe)
 	else
 		client_open(l, res);
 	if (l->accept_armed && FAULT_ACCEPT_CANCEL())
-		cancel(l, NULL, OP_ACCEPT);
+		cancel_accept(l);
 }
 
 /* Calls conn_timeout() for every connection whose deadline has passed. */
@@ -320,7 +315,7 @@ static void begin_stop(struct loop *l)
 	struct client **all = malloc(n * sizeof(*all) + 1);
 
 	if (l->accept_armed)
-		cancel(l, NULL, OP_ACCEPT);
+		cancel_accept(l);
 	l->accept_again = INT64_MAX; /* never again */
 	for (size_t i = 0; all != NULL && i < n; i++)
 		all[i] = CLIENT_OF(l->timers.items[i]);

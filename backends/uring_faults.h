@@ -10,17 +10,15 @@
  *
  *   FAULT_TINY(n, tiny)    the receive buffer ring: tiny buffers, and few of
  *                          them. Real kernel behaviour, not simulated: every
- *                          receive is short, and a multishot receive that
- *                          finds the ring empty ends with -ENOBUFS and must
- *                          be armed again.
+ *                          receive is short, and a receive that finds the
+ *                          ring empty fails with -ENOBUFS and is armed
+ *                          again.
  *   FAULT_SEND_LEN(len)    a send (or sendfile) of 1..len bytes: what the
  *                          kernel does when the socket buffer is nearly
  *                          full. The short-send path continues it.
  *   FAULT_FEED_LEN(len)    received bytes reach conn_feed() in pieces of
  *                          1..len, fed one after the other, as if TCP had
  *                          split the stream there.
- *   FAULT_ONESHOT()        true: arm a one-shot receive this time, so the
- *                          path where a receive ends and is armed again runs.
  *   FAULT_ACCEPT_CANCEL()  true: end the multishot accept now (the caller
  *                          cancels it). Connections waiting in the listen
  *                          backlog stay there; a cancel loses none.
@@ -45,7 +43,6 @@
 #define FAULT_TINY(n, tiny)          (n)
 #define FAULT_SEND_LEN(len)          (len)
 #define FAULT_FEED_LEN(len)          (len)
-#define FAULT_ONESHOT()              false
 #define FAULT_ACCEPT_CANCEL()        false
 #define FAULT_ACCEPT_RES(res, armed) (res)
 
@@ -63,15 +60,13 @@
 #define FAULT_TINY(n, tiny)          (tiny)
 #define FAULT_SEND_LEN(len)          uring_fault_len(len, 0)
 #define FAULT_FEED_LEN(len)          uring_fault_len(len, 1)
-#define FAULT_ONESHOT()              uring_fault_hit(uring_fault_rate, 2)
 #define FAULT_ACCEPT_CANCEL()        uring_fault_accept_cancel()
 #define FAULT_ACCEPT_RES(res, armed) uring_fault_accept_res(res, armed)
 
 static double uring_fault_rate = 0.1, uring_fault_accept_rate = 0.1;
 static uint64_t uring_fault_seed = 1;
-static _Atomic unsigned long uring_fault_counts[4]; /* send, feed, oneshot, accept */
-static const char *const uring_fault_names[4] = { "short sends", "split feeds", "one-shot receives",
-	                                          "accept errors" };
+static _Atomic unsigned long uring_fault_counts[3]; /* send, feed, accept */
+static const char *const uring_fault_names[3] = { "short sends", "split feeds", "accept errors" };
 static _Thread_local uint64_t uring_fault_rng;
 static _Thread_local bool uring_fault_cancelled; /* this loop's accept was cancelled */
 
@@ -79,9 +74,9 @@ static void uring_fault_report(void)
 {
 	fprintf(stderr, "uring_faults: seed=%llu rate=%g:", (unsigned long long)uring_fault_seed,
 	        uring_fault_rate);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 3; i++)
 		fprintf(stderr, " %lu %s%s", atomic_load(&uring_fault_counts[i]),
-		        uring_fault_names[i], i < 3 ? "," : "\n");
+		        uring_fault_names[i], i < 2 ? "," : "\n");
 }
 
 /* Reads the environment once, before the workers start. */
@@ -127,7 +122,7 @@ static size_t uring_fault_len(size_t len, int kind)
 
 static bool uring_fault_accept_cancel(void)
 {
-	if (uring_fault_cancelled || !uring_fault_hit(uring_fault_accept_rate, 3))
+	if (uring_fault_cancelled || !uring_fault_hit(uring_fault_accept_rate, 2))
 		return false;
 	return uring_fault_cancelled = true;
 }

@@ -116,16 +116,17 @@ void conn_init(struct conn *c, struct server *srv, int64_t now, unsigned flags);
  * this returns, as far as output limits allow. The bytes are only borrowed:
  * the caller may reuse `data` as soon as the call returns.
  *
- * A readiness backend feeds only when conn_want() says READ. A completion
- * backend whose receive stays armed (io_uring's multishot) may feed whenever
- * bytes come: while the connection is busy sending or holding a /delay
- * answer, they are kept, untouched, and answered once it is done; the
- * pending output does not move meanwhile. Past a limit (a client that sends
- * without reading its answers) the connection is dropped. */
+ * Every backend here feeds only when conn_want() says READ (io_uring.c arms
+ * a receive only then), so the kernel holds what a busy connection's peer
+ * sends next and TCP pushes back. Bytes fed at any other time, while the
+ * connection is busy sending or holding a /delay answer, are kept,
+ * untouched, and answered once it is done; the pending output does not move
+ * meanwhile. Past a limit (64 KiB and a head) the connection is dropped: a
+ * receive that stays armed (a multishot one drains the socket) would lose a
+ * deep pipeline that way. */
 void conn_feed(struct conn *c, const char *data, size_t len, int64_t now);
 
-/* Bytes received and kept but not parsed yet: a completion backend stops
- * receiving above its own bound, so that TCP pushes back on the peer. */
+/* Bytes received and kept but not parsed yet. */
 static inline size_t conn_input_held(const struct conn *c)
 {
 	return c->in_len;

@@ -14,8 +14,8 @@
 # ring, so no libc call exists for a shim to wrap. Its fault build instead
 # compiles hooks in (-DIOM_FAULTS, backends/uring_faults.h explains each):
 # short sends, input fed in pieces, a tiny buffer ring (real short reads and
-# -ENOBUFS), one-shot receives, and multishot accepts ended by EMFILE,
-# ENFILE or ECONNABORTED. Both builds read the same variables.
+# -ENOBUFS), and multishot accepts ended by EMFILE, ENFILE or ECONNABORTED.
+# Both builds read the same variables.
 # FAULT_SEED (default 1) and FAULT_RATE (default 0.1) pick the faults.
 # FAULT_SUITE_ACCEPT_RATE (default 0.02) is the accept() fault rate during
 # the suite: each EMFILE/ENFILE costs a backend a 100 ms back-off by design,

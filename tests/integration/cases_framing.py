@@ -11,6 +11,7 @@ request line or twenty whole requests, and answer them in order.
 import os
 import random
 import socket
+import threading
 import time
 
 from client import chunked, expect, request
@@ -168,6 +169,25 @@ def pipelining_large(t):
         want = HELLO if i == 4 else t.site.big
         check(r.status == 200 and r.body == want, "response %d of 9 is wrong (%d, %d bytes)"
               % (i + 1, r.status, len(r.body)))
+
+
+@test("pipelining_read_late")
+def pipelining_read_late(t):
+    # A client pipelines more requests than the server keeps for a busy
+    # connection (conn.c's CONN_IN_MAX, 64 KiB and a head) and reads nothing
+    # for a second. The server must stop reading while its answers wait and
+    # read on as they drain, not take every byte and give up: all answered.
+    n = 4000
+    c = t.connect(timeout=30)
+    sender = threading.Thread(target=c.send, args=(request("GET", "/plaintext") * n,))
+    sender.start()
+    time.sleep(1)
+    for i in range(n):
+        r = c.read_response()
+        check(r.status == 200 and r.body == HELLO, "response %d of %d: %d %s"
+              % (i + 1, n, r.status, r.body[:40]))
+    sender.join()
+    check(c.is_open(), "connection closed after the pipeline")
 
 
 @test("pipelining_many_small_sends")

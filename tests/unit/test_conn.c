@@ -684,8 +684,8 @@ static void test_pipeline_backpressure(void **state)
 	sbuf_free(&in);
 }
 
-/* A completion backend (io_uring's multishot receive) feeds bytes whenever
- * they come, also while a send is in flight. The bytes such a send points
+/* A backend may feed bytes whenever they come, also while a send is in
+ * flight (conn.h). The bytes such a send points
  * at must stay put and unchanged until conn_sent(), and the answers must be
  * the same as when every feed waits for CONN_WANT_READ. */
 static void test_feed_while_busy(void **state)
