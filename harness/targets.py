@@ -11,17 +11,22 @@ What it teaches: a target is a ratio against something measured alongside
 it (the floor, nginx, h2o, the same server without idle connections), not
 an absolute number that changes with the machine. A met target whose figures
 are flagged client-bound or with errors is a caveat to read, not a verdict.
+And a verdict is only as firm as the trials behind it: each row also says
+whether the trials themselves settle it (see mann_whitney_p()), or whether
+the two servers' trials mix so much that another run could turn it.
 
 Needs: plain Python 3. Input: the document of results.py (its "rows" and
 "aggregates").
 """
 
+import itertools
 import statistics
 
 import workloads as wl
 
 MET, NOT_MET, MISSING = "met", "not met", "not measured"
 MIN_TRIALS = 3           # a ratio is of medians of at least this many trials
+SETTLED_P = 0.05         # below this, the trials settle which side of the goal a row is on
 CPU_CONNS = (64, 256, 1024)
 THROUGHPUT_CONNS = (64, 256, 1024)
 PIPELINE_CONNS = 64
@@ -57,9 +62,10 @@ class Figure:
     """One measured number of one server at one point, with its caveats.
     value is None when the point was not measured (or every trial failed)."""
 
-    def __init__(self, backend, value, unit, flags=(), trials=0, note=""):
+    def __init__(self, backend, value, unit, flags=(), trials=0, note="", samples=()):
         self.backend, self.value, self.unit = backend, value, unit
         self.flags, self.trials = list(flags), trials
+        self.samples = list(samples)  # the trials' own values, for the noise test
         self.name = backend + (" (%s)" % note if note else "")
 
     def caveats(self):
@@ -94,8 +100,8 @@ def rps(index, backend, workload, param, note=""):
     a = index.agg(backend, workload, param)
     if a is None:
         return Figure(backend, None, "req/s", note=note)
-    n = sum(1 for r in _measured(index, backend, workload, param, "wrk"))
-    return Figure(backend, a["rps"]["median"], "req/s", a["flags"], n, note)
+    got = [r["rps"] for r in _measured(index, backend, workload, param, "wrk")]
+    return Figure(backend, a["rps"]["median"], "req/s", a["flags"], len(got), note, got)
 
 
 def p99(index, backend, workload, param):
@@ -103,9 +109,10 @@ def p99(index, backend, workload, param):
     a = index.agg(backend, workload, param)
     if a is None:
         return Figure(backend, None, "latency")
-    n = sum(1 for r in _measured(index, backend, workload, param, "wrk")
-            if (r.get("latency_us") or {}).get("p99") is not None)
-    return Figure(backend, a["latency_us"].get("p99"), "latency", a["flags"], n)
+    got = [r["latency_us"]["p99"] for r in _measured(index, backend, workload, param, "wrk")
+           if (r.get("latency_us") or {}).get("p99") is not None]
+    return Figure(backend, a["latency_us"].get("p99"), "latency", a["flags"], len(got),
+                  samples=got)
 
 
 def cpu_per_request(index, backend, param):
@@ -120,7 +127,7 @@ def cpu_per_request(index, backend, param):
         if cpu.get("user_us_per_req") is not None and cpu.get("sys_us_per_req") is not None:
             sums.append(cpu["user_us_per_req"] + cpu["sys_us_per_req"])
     value = statistics.median(sums) if sums else None
-    return Figure(backend, value, "us", a["flags"], len(sums))
+    return Figure(backend, value, "us", a["flags"], len(sums), samples=sums)
 
 
 def bytes_per_conn(index, backend, k):
@@ -132,11 +139,57 @@ def bytes_per_conn(index, backend, k):
     return Figure(backend, a["server_mem"].get("bytes_per_conn"), "B", a["flags"], MIN_TRIALS)
 
 
+def _ranks(values):
+    """Ranks 1..n of values, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def mann_whitney_p(xs, ys):
+    """Two-sided p-value of the Mann-Whitney U test, exact: how often a
+    random split of all the trials into groups of len(xs) and len(ys) puts
+    the groups at least as far apart (in rank sum) as the real split. Small
+    when every x sits above every y (or below): with 5 trials each, 2/252 =
+    0.008; with 3 each, 2/20 = 0.1, so 3 trials can never settle a row at
+    0.05. None for groups too large to enumerate (over 20 trials in all)."""
+    n, m = len(xs), len(ys)
+    if n == 0 or m == 0 or n + m > 20:
+        return None
+    ranks = _ranks(list(xs) + list(ys))
+    mean = n * (n + m + 1) / 2.0
+    seen = abs(sum(ranks[:n]) - mean)
+    total = hits = 0
+    for pick in itertools.combinations(range(n + m), n):
+        total += 1
+        if abs(sum(ranks[i] for i in pick) - mean) >= seen - 1e-9:
+            hits += 1
+    return hits / total
+
+
+def noise_test(num, den, limit):
+    """Whether the trials settle a ratio's side of `limit`: the p-value of
+    num's trials against den's trials scaled by the limit (a ratio of
+    limit exactly is the no-difference case). None without trials."""
+    if len(num.samples) < 2 or len(den.samples) < 2:
+        return None
+    return mann_whitney_p(num.samples, [limit * d for d in den.samples])
+
+
 def compare(target, point, num, den, goal, limit):
     """One row: ratio = num / den, met when it satisfies `goal` against
-    `limit` ('<=', '<' or '>=')."""
+    `limit` ('<=', '<' or '>='); p says whether the trials settle it."""
     row = {"target": target, "point": point, "figures": "%s; %s" % (num.text(), den.text()),
-           "goal": "%s %.2f" % (goal, limit), "ratio": None, "status": MISSING, "flags": ""}
+           "goal": "%s %.2f" % (goal, limit), "ratio": None, "status": MISSING, "flags": "",
+           "p": None}
     caveats = ["%s: %s" % (f.name, ", ".join(f.caveats())) for f in (num, den)
                if f.caveats()]
     row["flags"] = "; ".join(caveats)
@@ -144,8 +197,18 @@ def compare(target, point, num, den, goal, limit):
         return row
     ratio = num.value / den.value
     ok = {"<=": ratio <= limit, "<": ratio < limit, ">=": ratio >= limit}[goal]
-    row.update({"ratio": ratio, "status": MET if ok else NOT_MET})
+    row.update({"ratio": ratio, "status": MET if ok else NOT_MET,
+                "p": noise_test(num, den, limit)})
     return row
+
+
+def noise_text(row):
+    """The report's word on a row's trials: 'settled (p=0.008)', 'within
+    noise (p=0.42)', or '-' (no trials to test: one reading, not measured)."""
+    p = row.get("p")
+    if p is None or row["status"] == MISSING:
+        return "-"
+    return "%s (p=%.3f)" % ("settled" if p < SETTLED_P else "within noise", p)
 
 
 def absolute(target, point, fig, goal, limit, unit):
@@ -154,7 +217,7 @@ def absolute(target, point, fig, goal, limit, unit):
     row = {"target": target, "point": point, "figures": fig.text(),
            "goal": "%s %g %s" % (goal, limit, unit), "ratio": None, "status": MISSING,
            "flags": ("%s: %s" % (fig.name, ", ".join(fig.caveats()))
-                     if fig.caveats() else "")}
+                     if fig.caveats() else ""), "p": None}
     if fig.value is None:
         return row
     ratio = fig.value / limit
@@ -236,9 +299,15 @@ def ratio_text(row):
 
 
 def counts(rows):
-    """{'met': n, 'not met': n, 'not measured': n, 'flagged': n}."""
+    """{'met': n, 'not met': n, 'not measured': n, 'flagged': n, and per
+    status the rows whose trials do not settle it: 'met within noise',
+    'not met within noise'}."""
     out = {MET: 0, NOT_MET: 0, MISSING: 0}
     for r in rows:
         out[r["status"]] += 1
     out["flagged"] = sum(1 for r in rows if r["flags"] and r["status"] != MISSING)
+    for status in (MET, NOT_MET):
+        out[status + " within noise"] = sum(
+            1 for r in rows if r["status"] == status and r.get("p") is not None
+            and r["p"] >= SETTLED_P)
     return out

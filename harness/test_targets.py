@@ -194,5 +194,59 @@ class OtherTargets(unittest.TestCase):
         self.assertEqual(targets.ratio_text({"ratio": None, "goal": ">= 1.00"}), "-")
 
 
+class Noise(unittest.TestCase):
+    """Whether a row's trials settle it (mann_whitney_p, noise_test)."""
+
+    def test_exact_p_values(self):
+        p = targets.mann_whitney_p
+        self.assertAlmostEqual(p([10, 11, 12, 13, 14], [1, 2, 3, 4, 5]), 2 / 252)
+        self.assertAlmostEqual(p([1, 2, 3, 4, 5], [10, 11, 12, 13, 14]), 2 / 252)
+        self.assertAlmostEqual(p([4, 5, 6], [1, 2, 3]), 0.1)  # 3 a side: never below 0.1
+        self.assertAlmostEqual(p([1, 2, 3], [1, 2, 3]), 1.0)
+        self.assertGreater(p([1, 3, 5, 7, 9], [2, 4, 6, 8, 10]), 0.5)  # interleaved
+        self.assertIsNone(p([], [1, 2]))
+        self.assertIsNone(p(list(range(11)), list(range(10))))  # too many to enumerate
+
+    def test_rows_settled_or_within_noise(self):
+        rows = []
+        # epoll above nginx in every trial: met, settled.
+        rows += trials("epoll", "static", 1048576, [2000, 2010, 2020, 2030, 2040])
+        rows += trials("nginx", "static", 1048576, [1800, 1810, 1820, 1830, 1840])
+        # io_uring's median is above nginx's, but its trials straddle nginx's: within noise.
+        rows += trials("io_uring", "static", 1048576, [1700, 1790, 1850, 1900, 1950])
+        out = targets.evaluate(doc_of(rows))
+        r = find(out, "5. Static 1 MiB: epoll vs nginx")
+        self.assertEqual(r["status"], targets.MET)
+        self.assertAlmostEqual(r["p"], 2 / 252)
+        self.assertEqual(targets.noise_text(r), "settled (p=0.008)")
+        r = find(out, "5. Static 1 MiB: io_uring vs nginx")
+        self.assertEqual(r["status"], targets.MET)
+        self.assertGreaterEqual(r["p"], targets.SETTLED_P)
+        self.assertTrue(targets.noise_text(r).startswith("within noise"))
+        c = targets.counts(out)
+        self.assertEqual((c["met within noise"], c["not met within noise"]), (1, 0))
+
+    def test_the_goal_scales_the_test(self):
+        # io_uring at 0.85-0.89x epoll's CPU in every trial: below the 0.90 goal, settled;
+        # at 0.95x it is below epoll but above the goal, and settled as not met.
+        rows = trials("epoll", "plaintext", 64, [1e5] * 5, cpu=(1.0, 9.0))
+        rows += [row("io_uring", "plaintext", 64, 1e5, cpu=(0.0, c), trial=i + 1)
+                 for i, c in enumerate([8.5, 8.6, 8.7, 8.8, 8.9])]
+        rows += [row("io_uring", "plaintext", 256, 1e5, cpu=(0.0, 9.5), trial=i + 1)
+                 for i in range(5)]
+        rows += trials("epoll", "plaintext", 256, [1e5] * 5, cpu=(1.0, 9.0))
+        out = targets.evaluate(doc_of(rows))
+        r = find(out, "1. CPU/request: io_uring vs epoll", "plaintext, 64 conns")
+        self.assertEqual((r["status"], targets.noise_text(r)), (targets.MET, "settled (p=0.008)"))
+        r = find(out, "1. CPU/request: io_uring vs epoll", "plaintext, 256 conns")
+        self.assertEqual(r["status"], targets.NOT_MET)
+        self.assertLess(r["p"], targets.SETTLED_P)
+
+    def test_one_reading_is_not_tested(self):
+        out = targets.evaluate(doc_of([memory_row("epoll", 10000, 232)]))
+        r = find(out, "4. Memory per idle connection: epoll")
+        self.assertEqual((r["status"], targets.noise_text(r)), (targets.MET, "-"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -138,19 +138,22 @@ def md_table(header, rows):
     return "\n".join(out)
 
 
-TARGETS_HEADER = ["target", "point", "figures (medians)", "ratio", "goal", "result", "flags"]
+TARGETS_HEADER = ["target", "point", "figures (medians)", "ratio", "goal", "result", "flags",
+                  "trials"]
 
 
 def target_rows(doc):
     """The Targets table: one row per target and point."""
     return [[t["target"], t["point"], t["figures"], targets.ratio_text(t), t["goal"],
-             t["status"], t["flags"]] for t in targets.evaluate(doc)]
+             t["status"], t["flags"], targets.noise_text(t)] for t in targets.evaluate(doc)]
 
 
 def targets_counts_text(doc):
     c = targets.counts(targets.evaluate(doc))
     return ("%d met, %d not met, %d not measured; %d of the measured rows carry a caveat "
-            "flag" % (c[targets.MET], c[targets.NOT_MET], c[targets.MISSING], c["flagged"]))
+            "flag; the trials leave %d of the met and %d of the not met within noise"
+            % (c[targets.MET], c[targets.NOT_MET], c[targets.MISSING], c["flagged"],
+               c[targets.MET + " within noise"], c[targets.NOT_MET + " within noise"]))
 
 
 def targets_markdown(doc):
@@ -164,8 +167,14 @@ def targets_markdown(doc):
             "`client-bound` (the load generator was saturated, so the server may be "
             "faster than its figure), `errors`/`failed` (not comparable), `emulated`, "
             "`idle-closed`. Memory per connection is one reading per point: (RSS with "
-            "the idle connections - RSS after a warm burst of %d requests) / connections."
-            % (targets.MIN_TRIALS, wl.WARM_REQUESTS), "",
+            "the idle connections - RSS after a warm burst of %d requests) / connections. "
+            "*trials* says whether the trials themselves settle the result: an exact "
+            "two-sided Mann-Whitney test of one server's trials against the other's "
+            "scaled by the goal. *settled* (p < %.2f): every ordering of the trials this "
+            "lopsided is rare by chance; *within noise*: the two servers' trials mix, and "
+            "another run could turn the result. With 5 trials a side the smallest p is "
+            "0.008; with 3, 0.1, so 3 trials never settle a row."
+            % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P), "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
 
 
@@ -178,8 +187,8 @@ def summary_text(doc):
            "Targets: " + targets_counts_text(doc) + " (README.md, Targets)"]
     for r in target_rows(doc):
         if r[5] == targets.NOT_MET:
-            out.append("  not met: %s, %s: %s (%s%s)" % (r[0], r[1], r[3], r[4],
-                                                        "; " + r[6] if r[6] else ""))
+            out.append("  not met: %s, %s: %s (%s%s; trials: %s)" % (
+                r[0], r[1], r[3], r[4], "; " + r[6] if r[6] else "", r[7]))
     for s in doc["skipped"]:
         out.append("skipped: %s: %s" % (s["label"], s["reason"]))
     return "\n".join(out)
