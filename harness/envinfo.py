@@ -84,6 +84,7 @@ def collect(args, cfg, server_cpus, client_cpus, fd_limit, notes):
         "git_revision": git_revision(repo),
         "tools": {
             "wrk": _first_line(["wrk", "-v"]),
+            "discard_client": "harness/discard_client.c at git_revision (static files)",
             "hyperfine": _first_line(["hyperfine", "--version"]),
             "ab": _first_line(["ab", "-V"]),
             "nginx": _first_line(["nginx", "-v"]),

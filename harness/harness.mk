@@ -7,7 +7,8 @@
 #   make test-harness       the harness's unit tests plus a short end-to-end bench
 #   make bench-scaling      --workers 1 against 2 (SCALING_WORKERS), plaintext,
 #                           server and client sharing CPUs 0,1 (docs/scaling.md)
-#   make bench-tools        only build the floor server and the idle holder
+#   make bench-tools        only build the floor server, the idle holder and
+#                           discard_client (the static workload's load generator)
 #
 # Knobs (make variables, passed on as flags of harness/bench.py):
 #   BACKENDS     backends to measure (default: every one this platform builds)
@@ -25,7 +26,7 @@
 #   PRESET       quick (default) or full
 
 PRESET ?= quick
-HARNESS_TOOLS := build/harness/floor build/harness/idle_holder
+HARNESS_TOOLS := build/harness/floor build/harness/idle_holder build/harness/discard_client
 HARNESS_PY := python3
 
 # The make variables become flags only when they are set, so the preset's
@@ -45,6 +46,9 @@ build/harness/%: build/plain/harness/%.o
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
 
 .PRECIOUS: build/plain/harness/%.o
+
+# discard_client's latency stdev takes a square root.
+build/harness/discard_client: ALL_LDFLAGS += -lm
 
 bench-tools: $(HARNESS_TOOLS)
 

@@ -1,4 +1,5 @@
-"""load.py - the load generators: wrk, hyperfine (over ab), idle_holder.
+"""load.py - the load generators: wrk, discard_client, hyperfine (over ab),
+idle_holder.
 
 What it is for: each function runs one tool pinned to the client CPUs,
 bounded in time, and returns parsed numbers (through parse.py) together
@@ -8,7 +9,7 @@ time). That CPU use is how a run is flagged client-bound: when the load
 generator itself is saturated, the server's number is a lower bound.
 
 Needs: wrk (4.x, with LuaJIT), hyperfine and ab for the churn batch, the
-idle_holder built by make.
+idle_holder and discard_client built by make (make bench-tools).
 """
 
 import json
@@ -75,8 +76,9 @@ def wrk_argv(url, conns, duration_s, script, threads, headers=(), script_args=()
 
 
 def warm_up(argv, cpus, seconds):
-    """Runs the same wrk command for `seconds` (may be fractional: wrk takes
-    whole seconds, so it is interrupted), output discarded."""
+    """Runs the same load command (wrk or discard_client) for `seconds` (may
+    be fractional: wrk takes whole seconds, so it is interrupted), output
+    discarded."""
     if seconds <= 0:
         return
     p = subprocess.Popen(pin(cpus) + argv, stdout=subprocess.DEVNULL,
@@ -119,6 +121,41 @@ def run_wrk(argv, cpus, duration_s, threads):
         return None, text, "wrk failed (exit %d): %s %s" % (
             p.returncode, e, err.decode(errors="replace").strip()[:300])
     res["client_cpu"] = client_cpu(user, system, wall, threads)
+    return res, text, None
+
+
+def discard_argv(binary, port, path, conns, duration_s):
+    """discard_client's command line: GET path on conns keep-alive connections
+    to 127.0.0.1:port for duration_s seconds (fractions are fine)."""
+    return [binary, "--port", str(port), "--path", path, "--conns", str(conns),
+            "--duration", "%g" % duration_s, "--timeout", "5"]
+
+
+def run_discard(argv, cpus, duration_s):
+    """Runs one measured discard_client (one thread). Returns the same triple
+    as run_wrk: (result dict from parse.parse_discard_json plus 'client_cpu',
+    or None, raw output text, error text or None)."""
+    if not os.access(argv[0], os.X_OK):
+        return None, "", "%s not built (make bench-tools)" % argv[0]
+    t0 = time.monotonic()
+    p = subprocess.Popen(pin(cpus) + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = _wait_keep_zombie(p, duration_s + WRK_SLACK_S)
+    wall = time.monotonic() - t0
+    user, system = _zombie_cpu_s(p.pid)
+    out, err = p.communicate()
+    text = out.decode(errors="replace") + err.decode(errors="replace")
+    if killed:
+        return None, text, "discard_client did not finish within %g s and was killed" % (
+            duration_s + WRK_SLACK_S)
+    try:
+        res = parse.parse_discard_json(out.decode(errors="replace"))
+    except ValueError as e:
+        return None, text, "discard_client failed (exit %d): %s %s" % (
+            p.returncode, e, err.decode(errors="replace").strip()[:300])
+    if p.returncode != 0:
+        return None, text, "discard_client exit %d: %s" % (
+            p.returncode, err.decode(errors="replace").strip()[:300])
+    res["client_cpu"] = client_cpu(user, system, wall, 1)
     return res, text, None
 
 

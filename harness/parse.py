@@ -1,4 +1,4 @@
-"""parse.py - read the output of wrk and hyperfine, and /proc figures.
+"""parse.py - read the output of wrk, discard_client and hyperfine, and /proc figures.
 
 What it is for: the benchmark runner (bench.py) turns every tool's output
 into numbers through these functions and nothing else, so they are the part
@@ -116,6 +116,37 @@ def parse_wrk(text):
         out["latency_us"] = exact["latency_us"]
     out["latency_source"] = "report.lua" if exact is not None else "wrk text"
     return out
+
+
+DISCARD_LATENCY_KEYS = ("min", "mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99_9",
+                        "p99_99")
+
+
+def parse_discard_json(text):
+    """discard_client's output (one JSON object on one line) -> the same dict
+    as parse_wrk: requests, duration_s, rps, bytes, errors (connect, read,
+    write, timeout, status), latency_us, latency_source. Latencies of a run
+    with no request are None. Raises ValueError if the text holds no such
+    object (for example the usage text after a bad flag)."""
+    data = None
+    for line in text.splitlines():
+        if line.startswith("{"):
+            data = json.loads(line)
+    if not isinstance(data, dict) or data.get("tool") != "discard_client":
+        raise ValueError("no discard_client JSON line")
+    try:
+        requests, duration_s = int(data["requests"]), float(data["duration_s"])
+        errors = {k: int(data["errors"][k])
+                  for k in ("connect", "read", "write", "timeout", "status")}
+        lat = {k: data["latency_us"][k] for k in DISCARD_LATENCY_KEYS}
+        nbytes = int(data["bytes"])
+    except (KeyError, TypeError) as e:
+        raise ValueError("discard_client JSON without %s" % e)
+    if requests == 0:
+        lat = dict.fromkeys(DISCARD_LATENCY_KEYS)
+    return {"requests": requests, "duration_s": duration_s, "bytes": nbytes,
+            "rps": requests / duration_s if duration_s > 0 else None,
+            "errors": errors, "latency_us": lat, "latency_source": "discard_client histogram"}
 
 
 def parse_hyperfine_json(text):

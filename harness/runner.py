@@ -34,7 +34,7 @@ def make_plan(specs, ctx):
     """The steps of the run, in order: dicts {spec, workload, param, est_s}."""
     cfg = ctx.cfg
     steps = []
-    per_trial = cfg["warmup"] + cfg["duration"] + 0.45  # + wrk start-up, connects
+    per_trial = cfg["warmup"] + cfg["duration"] + 0.45  # + the tool's start-up, connects
     for workload in cfg["workloads"]:
         if workload == "memory" and "idle" in cfg["workloads"]:
             continue  # the idle points record memory per connection as they go
@@ -86,7 +86,8 @@ def run_plan(steps, ctx):
 
 def describe(rows):
     """The one-line outcome of a point for the progress display."""
-    rps = sorted(r["rps"] for r in rows if r.get("rps") is not None and r["tool"] == "wrk")
+    rps = sorted(r["rps"] for r in rows if r.get("rps") is not None and
+                 r["tool"] in ("wrk", "discard_client"))
     flags = sorted({f for r in rows for f in r.get("flags", [])})
     text = ""
     if rps:
@@ -118,7 +119,7 @@ def base_row(step, trial, tool="wrk"):
 
 
 def failed_row(step, error):
-    row = base_row(step, 0)
+    row = base_row(step, 0, tool=wl.load_tool(step["workload"]))
     row.update({"rps": None, "error": error})
     row["flags"].append("failed")
     return row
@@ -127,6 +128,10 @@ def failed_row(step, error):
 def run_point(step, ctx):
     """Measures one point. Returns its rows (a 'failed' row if the server
     or the tools would not run: the reason is kept, the run goes on)."""
+    if wl.load_tool(step["workload"]) == "discard_client":
+        binary = os.path.join(ctx.tools, "discard_client")
+        if not os.access(binary, os.X_OK):
+            return [failed_row(step, "%s not built (make bench-tools)" % binary)]
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
     holder, rows = None, []
     try:
@@ -201,8 +206,9 @@ def hold_idle(step, ctx, srv, k):
     return holder, row
 
 
-def measure_wrk(step, ctx, srv, trial):
-    """One warm-up and one measured wrk trial. Returns the row."""
+def wrk_commands(step, ctx, srv):
+    """wrk's measured and warm-up command lines for a point, and a function
+    that runs the measured one: (argv, warm-up argv, run)."""
     workload, param = step["workload"], step["param"]
     conns = wl.load_conns(workload, param)
     script = load.wrk_script(ctx.out, "pipeline" if workload == "pipeline" else "plain")
@@ -213,12 +219,33 @@ def measure_wrk(step, ctx, srv, trial):
                          math.ceil(ctx.cfg["duration"]), script, threads, headers, sargs)
     warm = load.wrk_argv(srv.url(wl.request_path(workload, param)), conns,
                          max(1, math.ceil(ctx.cfg["warmup"])), script, threads, headers, sargs)
+    return argv, warm, lambda: load.run_wrk(argv, ctx.client_cpus, ctx.cfg["duration"], threads)
+
+
+def discard_commands(step, ctx, srv):
+    """The same for discard_client (the static workload: it drops the bodies
+    in the kernel instead of copying them, so the client keeps up)."""
+    binary = os.path.join(ctx.tools, "discard_client")
+    path = wl.request_path(step["workload"], step["param"])
+    conns = wl.load_conns(step["workload"], step["param"])
+    argv = load.discard_argv(binary, srv.port, path, conns, ctx.cfg["duration"])
+    warm = load.discard_argv(binary, srv.port, path, conns, ctx.cfg["warmup"])
+    return argv, warm, lambda: load.run_discard(argv, ctx.client_cpus, ctx.cfg["duration"])
+
+
+def measure_wrk(step, ctx, srv, trial):
+    """One warm-up and one measured trial with the workload's load tool
+    (wl.load_tool: wrk, or discard_client for static). Returns the row."""
+    workload, param = step["workload"], step["param"]
+    tool = wl.load_tool(workload)
+    commands = discard_commands if tool == "discard_client" else wrk_commands
+    argv, warm, run = commands(step, ctx, srv)
     load.warm_up(warm, ctx.client_cpus, ctx.cfg["warmup"])
     u0, s0 = srv.cpu_ticks()
     t0 = time.monotonic()
-    result, text, err = load.run_wrk(argv, ctx.client_cpus, ctx.cfg["duration"], threads)
+    result, text, err = run()
     wall = time.monotonic() - t0
-    row = base_row(step, trial)
+    row = base_row(step, trial, tool=tool)
     raw = os.path.join(ctx.out, "raw", "%s-%s-%s-t%d.txt" % (
         step["spec"]["name"], workload, param, trial))
     os.makedirs(os.path.dirname(raw), exist_ok=True)

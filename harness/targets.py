@@ -51,10 +51,12 @@ class Index:
             key = (r["backend"], r["workload"], r["param"], r["tool"])
             self.rows.setdefault(key, []).append(r)
 
-    def agg(self, backend, workload, param, tool="wrk"):
-        return self.aggs.get((backend, workload, param, tool))
+    def agg(self, backend, workload, param, tool=None):
+        """tool: the workload's own load generator unless named (wl.load_tool)."""
+        return self.aggs.get((backend, workload, param, tool or wl.load_tool(workload)))
 
-    def backends(self, workload, param, tool="wrk"):
+    def backends(self, workload, param, tool=None):
+        tool = tool or wl.load_tool(workload)
         return sorted(b for (b, w, p, t) in self.aggs if (w, p, t) == (workload, param, tool))
 
 
@@ -100,7 +102,8 @@ def rps(index, backend, workload, param, note=""):
     a = index.agg(backend, workload, param)
     if a is None:
         return Figure(backend, None, "req/s", note=note)
-    got = [r["rps"] for r in _measured(index, backend, workload, param, "wrk")]
+    got = [r["rps"] for r in _measured(index, backend, workload, param,
+                                        wl.load_tool(workload))]
     return Figure(backend, a["rps"]["median"], "req/s", a["flags"], len(got), note, got)
 
 
@@ -109,7 +112,8 @@ def p99(index, backend, workload, param):
     a = index.agg(backend, workload, param)
     if a is None:
         return Figure(backend, None, "latency")
-    got = [r["latency_us"]["p99"] for r in _measured(index, backend, workload, param, "wrk")
+    got = [r["latency_us"]["p99"] for r in _measured(index, backend, workload, param,
+                                                     wl.load_tool(workload))
            if (r.get("latency_us") or {}).get("p99") is not None]
     return Figure(backend, a["latency_us"].get("p99"), "latency", a["flags"], len(got),
                   samples=got)

@@ -3,7 +3,10 @@
 
 1. The unit tests: test_parse.py (the parsers on captured tool output),
    test_targets.py (the Targets of the report, on synthetic results),
-   test_config.py (--workers, CPU lists, the quick preset's points).
+   test_config.py (--workers, CPU lists, the quick preset's points),
+   test_discard.py (discard_client, the static workload's load generator:
+   its output, against server-epoll and a server that splits its answers,
+   and a one-trial static bench).
 2. The floor and idle_holder, driven directly: the floor answers 16
    pipelined requests split at awkward offsets with exactly 16 responses;
    idle_holder's connections really are open on the server (its /stats).
@@ -43,7 +46,7 @@ import parse  # noqa: E402
 import servers  # noqa: E402
 import workloads as wl  # noqa: E402
 
-UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py")
+UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py", "test_discard.py")
 
 passed, failed = 0, 0
 

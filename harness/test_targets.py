@@ -15,15 +15,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import results  # noqa: E402
 import targets  # noqa: E402
+import workloads as wl  # noqa: E402
 
 KINDS = {"floor": "reference", "nginx": "reference", "h2o": "reference",
          "kqueue": "emulated", "iocp-wine": "wine"}
 
 
 def row(backend, workload, param, rps, cpu=(1.0, 9.0), p99=1000, flags=(), trial=1,
-        tool="wrk", errors=0):
-    """One trial row, shaped as runner.measure_wrk writes it."""
+        tool=None, errors=0):
+    """One trial row, shaped as runner.measure_wrk writes it (by default with
+    the workload's own load tool, as a run has it)."""
     flags = list(flags) + (["emulated"] if backend == "kqueue" else [])
+    tool = tool or wl.load_tool(workload)
     return {"backend": backend, "label": backend, "kind": KINDS.get(backend, "native"),
             "workload": workload, "param": param, "conns": param, "tool": tool,
             "trial": trial, "rps": rps, "flags": flags,
@@ -171,6 +174,14 @@ class OtherTargets(unittest.TestCase):
         self.assertEqual(find(out, "5. Static 1 MiB: epoll vs nginx")["status"], targets.MET)
         self.assertEqual(find(out, "5. Static 1 MiB: io_uring vs nginx")["status"],
                          targets.MISSING)
+
+    def test_static_is_read_from_its_own_tool(self):
+        # Static rows come from discard_client; rows of another tool are not used.
+        rows = trials("epoll", "static", 1048576, [2000] * 3, tool="wrk")
+        rows += trials("nginx", "static", 1048576, [1500] * 3)
+        r = find(targets.evaluate(doc_of(rows)), "5. Static 1 MiB: epoll vs nginx")
+        self.assertEqual(r["status"], targets.MISSING)
+        self.assertEqual(wl.load_tool("static"), "discard_client")
 
     def test_failed_point_is_not_measured(self):
         rows = [dict(row("epoll", "static", 1048576, None), flags=["failed"])]

@@ -75,8 +75,10 @@ class Run:
         self.aggs = self.doc["aggregates"]
         self.caption = envinfo.caption(self.doc.get("env", {}))
 
-    def servers(self, workload, tool="wrk"):
-        """[(name, label, kind)] that have this workload, natives first."""
+    def servers(self, workload, tool=None):
+        """[(name, label, kind)] that have this workload, natives first. The
+        tool defaults to the workload's own load generator (wl.load_tool)."""
+        tool = tool or wl.load_tool(workload)
         seen = {}
         for a in self.aggs:
             if a["workload"] == workload and a["tool"] == tool:
@@ -84,19 +86,22 @@ class Run:
         return sorted(((n, lk[0], lk[1]) for n, lk in seen.items()),
                       key=lambda x: (KIND_ORDER.get(x[2], 9), x[0]))
 
-    def series(self, backend, workload, tool="wrk"):
+    def series(self, backend, workload, tool=None):
+        tool = tool or wl.load_tool(workload)
         return sorted((a for a in self.aggs if a["backend"] == backend and
                        a["workload"] == workload and a["tool"] == tool),
                       key=lambda a: a["param"])
 
-    def get(self, backend, workload, param, tool="wrk"):
+    def get(self, backend, workload, param, tool=None):
+        tool = tool or wl.load_tool(workload)
         for a in self.aggs:
             if (a["backend"], a["workload"], a["param"], a["tool"]) == (backend, workload,
                                                                       param, tool):
                 return a
         return None
 
-    def params(self, workload, tool="wrk"):
+    def params(self, workload, tool=None):
+        tool = tool or wl.load_tool(workload)
         return sorted({a["param"] for a in self.aggs if a["workload"] == workload and
                        a["tool"] == tool})
 
@@ -269,7 +274,7 @@ def chart_latency(run):
            "GET /plaintext: latency percentiles per server (wrk, median of trials)", right=0.80)
 
 
-def ordered_bars(run, workload, param, tool="wrk", value=rps, higher_better=True):
+def ordered_bars(run, workload, param, tool=None, value=rps, higher_better=True):
     """[(name, label, kind, agg)] for a bar chart: natives ranked by value,
     best first, then emulated, then Wine (never ranked with natives), then
     references."""
@@ -396,7 +401,8 @@ def chart_static(run):
                      fontsize=11)
         ax.set_xlabel("requests per second")
     finish(fig, run, "static_sizes", "static",
-           "GET /static/<file>, %d connections: throughput by file size" % wl.STATIC_CONNS)
+           "GET /static/<file>, %d connections (discard_client): throughput by file size"
+           % wl.STATIC_CONNS)
 
 
 def chart_idle(run):

@@ -103,8 +103,9 @@ def summary_rows(doc):
         ps = sorted({a["param"] for a in doc["aggregates"] if a["workload"] == workload})
         return (ps[-1] if workload in ("idle", "memory") else ps[0]) if ps else None
 
-    def first(workload, tool="wrk", param=None):
+    def first(workload, tool=None, param=None):
         param = pick(workload) if param is None else param
+        tool = tool or wl.load_tool(workload)
         return lambda b: idx.get((b, workload, param, tool))
 
     cols = [
@@ -173,7 +174,9 @@ def targets_markdown(doc):
             "scaled by the goal. *settled* (p < %.2f): every ordering of the trials this "
             "lopsided is rare by chance; *within noise*: the two servers' trials mix, and "
             "another run could turn the result. With 5 trials a side the smallest p is "
-            "0.008; with 3, 0.1, so 3 trials never settle a row."
+            "0.008; with 3, 0.1, so 3 trials never settle a row. A server's trials run "
+            "back to back, a minute or so from the other server's: a machine that drifts "
+            "in between can make a small difference look settled."
             % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P), "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
 
