@@ -104,7 +104,7 @@ static struct io_uring_sqe *get_sqe(struct loop *l, struct client *cl, unsigned 
 
 static void cancel_accept(struct loop *l)
 {
-	io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), (uintptr_t)NULL | OP_ACCEPT, 0);
+	io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), OP_ACCEPT, 0); /* no client */
 }
 
 /* Buffer `bid` goes (back) into the ring, for the kernel to fill. */

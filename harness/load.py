@@ -95,14 +95,13 @@ def warm_up(argv, cpus, seconds):
     time.sleep(0.05)  # let the server finish closing the warm-up's connections
 
 
-def run_wrk(argv, cpus, duration_s, threads):
-    """Runs one measured wrk. Returns (result dict from parse.parse_wrk plus
-    'client_cpu', or None, raw output text, error text or None). wrk takes
-    whole seconds; a fractional duration_s is obtained by interrupting it
-    (SIGINT: wrk stops, and reports over the time it actually ran)."""
+def _run_measured(argv, cpus, duration_s, interrupt=False):
+    """Runs one measured load tool pinned to cpus, killed WRK_SLACK_S past
+    duration_s (interrupt: SIGINT at duration_s, for wrk's whole seconds).
+    Returns (proc, stdout text, stderr text, user s, system s, wall s, killed)."""
     t0 = time.monotonic()
     p = subprocess.Popen(pin(cpus) + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if duration_s != int(duration_s):
+    if interrupt:
         try:
             p.wait(duration_s + 0.02)
         except subprocess.TimeoutExpired:
@@ -111,15 +110,24 @@ def run_wrk(argv, cpus, duration_s, threads):
     wall = time.monotonic() - t0
     user, system = _zombie_cpu_s(p.pid)
     out, err = p.communicate()
-    text = out.decode(errors="replace")
+    return (p, out.decode(errors="replace"), err.decode(errors="replace"), user, system, wall,
+            killed)
+
+
+def run_wrk(argv, cpus, duration_s, threads):
+    """Runs one measured wrk. Returns (result dict from parse.parse_wrk plus
+    'client_cpu', or None, raw output text, error text or None). wrk takes
+    whole seconds; a fractional duration_s is obtained by interrupting it
+    (SIGINT: wrk stops, and reports over the time it actually ran)."""
+    p, text, err, user, system, wall, killed = _run_measured(
+        argv, cpus, duration_s, interrupt=duration_s != int(duration_s))
     if killed:
         return None, text, "wrk did not finish within %d s and was killed" % (
             duration_s + WRK_SLACK_S)
     try:
         res = parse.parse_wrk(text)
     except ValueError as e:
-        return None, text, "wrk failed (exit %d): %s %s" % (
-            p.returncode, e, err.decode(errors="replace").strip()[:300])
+        return None, text, "wrk failed (exit %d): %s %s" % (p.returncode, e, err.strip()[:300])
     res["client_cpu"] = client_cpu(user, system, wall, threads)
     return res, text, None
 
@@ -132,29 +140,22 @@ def discard_argv(binary, port, path, conns, duration_s):
 
 
 def run_discard(argv, cpus, duration_s):
-    """Runs one measured discard_client (one thread). Returns the same triple
-    as run_wrk: (result dict from parse.parse_discard_json plus 'client_cpu',
-    or None, raw output text, error text or None)."""
-    if not os.access(argv[0], os.X_OK):
-        return None, "", "%s not built (make bench-tools)" % argv[0]
-    t0 = time.monotonic()
-    p = subprocess.Popen(pin(cpus) + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    killed = _wait_keep_zombie(p, duration_s + WRK_SLACK_S)
-    wall = time.monotonic() - t0
-    user, system = _zombie_cpu_s(p.pid)
-    out, err = p.communicate()
-    text = out.decode(errors="replace") + err.decode(errors="replace")
+    """Runs one measured discard_client (one thread; the caller checked it is
+    built). Returns the same triple as run_wrk: (result dict from
+    parse.parse_discard_json plus 'client_cpu', or None, raw output text,
+    error text or None)."""
+    p, out, err, user, system, wall, killed = _run_measured(argv, cpus, duration_s)
+    text = out + err
     if killed:
         return None, text, "discard_client did not finish within %g s and was killed" % (
             duration_s + WRK_SLACK_S)
     try:
-        res = parse.parse_discard_json(out.decode(errors="replace"))
+        res = parse.parse_discard_json(out)
     except ValueError as e:
         return None, text, "discard_client failed (exit %d): %s %s" % (
-            p.returncode, e, err.decode(errors="replace").strip()[:300])
+            p.returncode, e, err.strip()[:300])
     if p.returncode != 0:
-        return None, text, "discard_client exit %d: %s" % (
-            p.returncode, err.decode(errors="replace").strip()[:300])
+        return None, text, "discard_client exit %d: %s" % (p.returncode, err.strip()[:300])
     res["client_cpu"] = client_cpu(user, system, wall, 1)
     return res, text, None
 

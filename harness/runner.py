@@ -87,7 +87,7 @@ def run_plan(steps, ctx):
 def describe(rows):
     """The one-line outcome of a point for the progress display."""
     rps = sorted(r["rps"] for r in rows if r.get("rps") is not None and
-                 r["tool"] in ("wrk", "discard_client"))
+                 r["tool"] == wl.load_tool(r["workload"]))
     flags = sorted({f for r in rows for f in r.get("flags", [])})
     text = ""
     if rps:
@@ -129,7 +129,7 @@ def run_point(step, ctx):
     """Measures one point. Returns its rows (a 'failed' row if the server
     or the tools would not run: the reason is kept, the run goes on)."""
     if wl.load_tool(step["workload"]) == "discard_client":
-        binary = os.path.join(ctx.tools, "discard_client")
+        binary = discard_binary(ctx)
         if not os.access(binary, os.X_OK):
             return [failed_row(step, "%s not built (make bench-tools)" % binary)]
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
@@ -147,7 +147,7 @@ def run_point(step, ctx):
                 return [mem_row]
         if step["workload"] != "memory":
             for trial in range(1, ctx.cfg["trials"] + 1):
-                rows.append(measure_wrk(step, ctx, srv, trial))
+                rows.append(measure_trial(step, ctx, srv, trial))
                 if not srv.alive():
                     rows[-1]["flags"].append("server-died")
                     break
@@ -222,10 +222,14 @@ def wrk_commands(step, ctx, srv):
     return argv, warm, lambda: load.run_wrk(argv, ctx.client_cpus, ctx.cfg["duration"], threads)
 
 
+def discard_binary(ctx):
+    return os.path.join(ctx.tools, "discard_client")
+
+
 def discard_commands(step, ctx, srv):
     """The same for discard_client (the static workload: it drops the bodies
     in the kernel instead of copying them, so the client keeps up)."""
-    binary = os.path.join(ctx.tools, "discard_client")
+    binary = discard_binary(ctx)
     path = wl.request_path(step["workload"], step["param"])
     conns = wl.load_conns(step["workload"], step["param"])
     argv = load.discard_argv(binary, srv.port, path, conns, ctx.cfg["duration"])
@@ -233,7 +237,7 @@ def discard_commands(step, ctx, srv):
     return argv, warm, lambda: load.run_discard(argv, ctx.client_cpus, ctx.cfg["duration"])
 
 
-def measure_wrk(step, ctx, srv, trial):
+def measure_trial(step, ctx, srv, trial):
     """One warm-up and one measured trial with the workload's load tool
     (wl.load_tool: wrk, or discard_client for static). Returns the row."""
     workload, param = step["workload"], step["param"]

@@ -126,7 +126,7 @@ def cpu_per_request(index, backend, param):
     if a is None:
         return Figure(backend, None, "us")
     sums = []
-    for r in _measured(index, backend, "plaintext", param, "wrk"):
+    for r in _measured(index, backend, "plaintext", param, wl.load_tool("plaintext")):
         cpu = r.get("server_cpu") or {}
         if cpu.get("user_us_per_req") is not None and cpu.get("sys_us_per_req") is not None:
             sums.append(cpu["user_us_per_req"] + cpu["sys_us_per_req"])

@@ -198,6 +198,19 @@ class FakeServer:
         self.sock.close()
 
 
+def run_against(answer, conns=1, duration=0.3, extra=()):
+    """run_client against a FakeServer answering with answer(n), closed after:
+    (exit code, result, stderr, seconds the client took)."""
+    srv = FakeServer(answer)
+    try:
+        t0 = time.monotonic()
+        code, r, err = run_client(srv.port, "/x", conns=conns, duration=duration,
+                                  extra=list(extra))
+        return code, r, err, time.monotonic() - t0
+    finally:
+        srv.close()
+
+
 class AgainstFakeServer(unittest.TestCase):
     def test_split_heads_and_bodies(self):
         body = b"x" * 70000
@@ -207,22 +220,14 @@ class AgainstFakeServer(unittest.TestCase):
             cut = (5, len(head) - 2, len(head) + 10)[n % 3]
             whole = head + body
             return [whole[:cut], whole[cut:cut + 7], whole[cut + 7:]]
-        srv = FakeServer(answer)
-        try:
-            code, r, err = run_client(srv.port, "/x", conns=2, duration=0.6)
-        finally:
-            srv.close()
+        code, r, err, _ = run_against(answer, conns=2, duration=0.6)
         self.assertEqual(code, 0, err)
         self.assertGreater(r["requests"], 3)
         self.assertEqual(sum(r["errors"].values()), 0, r["errors"])
         self.assertGreaterEqual(r["bytes"], r["requests"] * (len(head) + len(body)))
 
     def test_no_content_length_is_a_read_error(self):
-        srv = FakeServer(lambda n: [b"HTTP/1.1 200 OK\r\nX: y\r\n\r\nhello"])
-        try:
-            code, r, err = run_client(srv.port, "/x", conns=1, duration=0.3)
-        finally:
-            srv.close()
+        code, r, err, _ = run_against(lambda n: [b"HTTP/1.1 200 OK\r\nX: y\r\n\r\nhello"])
         self.assertEqual(code, 0, err)
         self.assertEqual(r["requests"], 0)
         self.assertGreater(r["errors"]["read"], 0)
@@ -231,24 +236,15 @@ class AgainstFakeServer(unittest.TestCase):
         # The body and 5 stray bytes arrive in one segment after the head: a
         # discard not bounded by what is left of the body would swallow the
         # strays; bounded, they are read as the next head, which is wrong.
-        srv = FakeServer(lambda n: [b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
-                                    b"y" * 5000 + b"EXTRA"])
-        try:
-            code, r, err = run_client(srv.port, "/x", conns=1, duration=0.3)
-        finally:
-            srv.close()
+        code, r, err, _ = run_against(lambda n: [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", b"y" * 5000 + b"EXTRA"])
         self.assertEqual(code, 0, err)
         self.assertGreater(r["errors"]["read"], 0, r)
 
     def test_hung_server_is_a_timeout_and_the_run_ends(self):
-        srv = FakeServer(lambda n: [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"])
-        try:
-            t0 = time.monotonic()
-            code, r, err = run_client(srv.port, "/x", conns=1, duration=1.0,
-                                      extra=["--timeout", "0.3"])
-            took = time.monotonic() - t0
-        finally:
-            srv.close()
+        code, r, err, took = run_against(
+            lambda n: [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"], duration=1.0,
+            extra=["--timeout", "0.3"])
         self.assertEqual(code, 0, err)
         self.assertLess(took, 3)
         self.assertEqual(r["requests"], 0)

@@ -23,7 +23,7 @@ KINDS = {"floor": "reference", "nginx": "reference", "h2o": "reference",
 
 def row(backend, workload, param, rps, cpu=(1.0, 9.0), p99=1000, flags=(), trial=1,
         tool=None, errors=0):
-    """One trial row, shaped as runner.measure_wrk writes it (by default with
+    """One trial row, shaped as runner.measure_trial writes it (by default with
     the workload's own load tool, as a run has it)."""
     flags = list(flags) + (["emulated"] if backend == "kqueue" else [])
     tool = tool or wl.load_tool(workload)
