@@ -32,6 +32,7 @@ enum {
 	CONN_OUT_HIGH = 64 * 1024,               /* stop answering pipelined requests above this */
 	CONN_IN_MAX = 64 * 1024 + HTTP_MAX_HEAD, /* buffered input while paused */
 	CONN_FILE_CHUNK = 64 * 1024,             /* read size when the backend cannot sendfile */
+	CONN_SMALL_FILE = 16 * 1024,             /* sent with its head: conn_respond_file */
 	CONN_BUF_MIN = 512,                      /* first size of a buffer: see buf_reserve */
 };
 
@@ -206,10 +207,23 @@ void conn_respond(struct conn *c, int status, const char *content_type, const ch
 	}
 }
 
+/* A file of at most CONN_SMALL_FILE bytes is read into the output right
+ * behind its head, so head and body leave in one send() and one TCP segment.
+ * sendfile(2) would take a second system call and a second segment: on
+ * loopback that costs more than copying a few KiB (docs/performance-notes.md).
+ * Larger files go out by sendfile(2), or in CONN_FILE_CHUNK pieces. */
 void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_t size)
 {
-	if (respond_head(c, 200, content_type, NULL, size, 0) == NULL ||
-	    c->req.method == HTTP_HEAD || size == 0) {
+	bool small = size <= CONN_SMALL_FILE && c->req.method != HTTP_HEAD;
+	char *p = respond_head(c, 200, content_type, NULL, size, small ? (size_t)size : 0);
+
+	if (p != NULL && small && size > 0) {
+		if (platform_pread(fd, p, (size_t)size, 0) == (ssize_t)size)
+			c->out_len += (uint32_t)size;
+		else
+			conn_kill(c); /* the file shrank or failed: the length promised is a lie */
+	}
+	if (p == NULL || small || c->req.method == HTTP_HEAD || size == 0) {
 		platform_close_file(fd);
 		if (c->req.file_fd == fd)
 			c->req.file_fd = -1;

@@ -58,7 +58,8 @@ enum {
 };
 
 /* Pending output: memory bytes first; when there are none, maybe a file
- * range, which only backends that passed CONN_SENDFILE ever see. */
+ * range, which only backends that passed CONN_SENDFILE ever see (a file of
+ * 16 KiB or less comes in memory, behind its head, for every backend). */
 struct conn_out {
 	const char *data;
 	size_t len;

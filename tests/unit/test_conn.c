@@ -35,6 +35,7 @@ enum {
 	IDLE_MS = 5000,              /* --idle-timeout of the test server */
 	BIG_SIZE = 200 * 1024 + 123, /* more than three 64 KiB chunks */
 	FILE_CHUNK = 64 * 1024,      /* what conn.c copies per piece without sendfile */
+	SMALL_FILE = 16 * 1024,      /* at most this much goes out with the head */
 	ROOM = 256 * 1024,
 };
 
@@ -1223,6 +1224,44 @@ static void test_big_file_sendfile(void **state)
 	assert_int_equal(fd_count(), fds);
 }
 
+/* A file of up to 16 KiB leaves with its head, in one piece of memory, even
+ * with CONN_SENDFILE, and its descriptor is closed before anything is sent;
+ * one byte more and it is a file range again. */
+static void test_small_file_with_head(void **state)
+{
+	struct conn_out o;
+	struct tc t;
+	struct resp r;
+	const char *p;
+	int fds = fd_count();
+
+	(void)state;
+	tc_start(&t, CONN_SENDFILE);
+	tc_feed(&t, "GET /static/small.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+	assert_int_equal(conn_want(&t.c), CONN_WANT_WRITE);
+	conn_output(&t.c, &o);
+	assert_true(o.file_fd == -1 && o.file_len == 0 && o.len > SMALL_FILE);
+	assert_int_equal(t.c.req.file_fd, -1);
+	assert_int_equal(fd_count(), fds);
+	sbuf_add(&t.out, o.data, o.len);
+	conn_sent(&t.c, o.len, t.now);
+	p = t.out.p;
+	next_resp(&p, p + t.out.len, false, &r);
+	assert_body(&r, big, SMALL_FILE);
+	assert_idle(&t);
+	tc_end(&t);
+
+	tc_start(&t, CONN_SENDFILE);
+	tc_feed(&t, "GET /static/over.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+	conn_output(&t.c, &o);
+	assert_true(o.len > 0 && o.len < 1024);
+	conn_sent(&t.c, o.len, t.now);
+	conn_output(&t.c, &o);
+	assert_true(o.file_fd >= 0 && o.file_len == SMALL_FILE + 1);
+	tc_end(&t);
+	assert_int_equal(fd_count(), fds);
+}
+
 /* regression: without CONN_SENDFILE the last piece of a file is handed out
  * while the file is still open; a request arriving before that piece is
  * sent must not make the connection forget (and leak) the descriptor. */
@@ -1440,6 +1479,8 @@ static int make_root(void)
 	for (size_t i = 0; i < BIG_SIZE; i++)
 		big[i] = (char)('a' + (i * 7 + i / 251) % 26);
 	put_file("big.bin", big, BIG_SIZE);
+	put_file("small.bin", big, SMALL_FILE);
+	put_file("over.bin", big, SMALL_FILE + 1);
 	/* What must stay out of reach: base/secret.txt and base/outside/. */
 	put_text("../secret.txt", "secret\n");
 	put_text("../outside/secret.txt", "secret\n");
@@ -1449,11 +1490,11 @@ static int make_root(void)
 static void remove_root(void)
 {
 	static const char *const names[] = {
-		"root/hello.txt",     "root/index.html",  "root/data.json",     "root/style.css",
-		"root/app.js",        "root/noext",       "root/UPPER.TXT",     "root/empty.txt",
-		"root/big.bin",       "root/fifo",        "root/link-abs.txt",  "root/link-out.txt",
-		"root/link-dir",      "root/link-in.txt", "root/sub/inner.txt", "secret.txt",
-		"outside/secret.txt",
+		"root/hello.txt", "root/index.html",  "root/data.json",     "root/style.css",
+		"root/app.js",    "root/noext",       "root/UPPER.TXT",     "root/empty.txt",
+		"root/big.bin",   "root/fifo",        "root/link-abs.txt",  "root/link-out.txt",
+		"root/link-dir",  "root/link-in.txt", "root/sub/inner.txt", "root/small.bin",
+		"root/over.bin",  "secret.txt",       "outside/secret.txt",
 	};
 	static const char *const dirs[] = { "root/sub", "root", "outside", "" };
 	char path[PATH_MAX + 32];
@@ -1531,6 +1572,7 @@ int main(void)
 	UNIT_ADD_TABLE(&l, statics, test_static);
 	unit_add(&l, "file over 64 KiB in memory pieces", test_big_file_pieces, NULL);
 	unit_add(&l, "file over 64 KiB as a sendfile range", test_big_file_sendfile, NULL);
+	unit_add(&l, "file of 16 KiB leaves with its head", test_small_file_with_head, NULL);
 	unit_add(&l, "regression: request during a file's last piece",
 	         test_file_last_piece_then_request, NULL);
 	unit_add(&l, "regression: bad request line after an empty line",
