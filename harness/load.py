@@ -41,17 +41,32 @@ def wrk_script(workdir, name):
     return out
 
 
+def _exited(proc):
+    """Whether proc has exited, without reaping it (its CPU times stay
+    readable in /proc until it is reaped)."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _wait_exit(proc, timeout_s):
+    """Waits up to timeout_s for proc to exit, without reaping it. Returns
+    whether it exited."""
+    deadline = time.monotonic() + timeout_s
+    while not _exited(proc):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _wait_keep_zombie(proc, timeout_s):
     """Waits for proc to exit without reaping it, killing it after timeout_s.
     Returns True if it had to be killed."""
-    deadline = time.monotonic() + timeout_s
-    killed = False
-    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-        if time.monotonic() > deadline and not killed:
-            proc.kill()
-            killed = True
+    if _wait_exit(proc, timeout_s):
+        return False
+    os.kill(proc.pid, signal.SIGKILL)  # not proc.kill(): that may reap it first
+    while not _exited(proc):
         time.sleep(0.01)
-    return killed
+    return True
 
 
 def _zombie_cpu_s(pid):
@@ -101,11 +116,10 @@ def _run_measured(argv, cpus, duration_s, interrupt=False):
     Returns (proc, stdout text, stderr text, user s, system s, wall s, killed)."""
     t0 = time.monotonic()
     p = subprocess.Popen(pin(cpus) + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if interrupt:
-        try:
-            p.wait(duration_s + 0.02)
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGINT)
+    # A tool that exits early (nothing listening) must not be reaped here:
+    # its CPU time is read from its zombie below.
+    if interrupt and not _wait_exit(p, duration_s + 0.02):
+        os.kill(p.pid, signal.SIGINT)
     killed = _wait_keep_zombie(p, duration_s + WRK_SLACK_S)
     wall = time.monotonic() - t0
     user, system = _zombie_cpu_s(p.pid)

@@ -1,14 +1,23 @@
 """runner.py - the plan of a run and the measurement of one point.
 
 What it is for: bench.py verifies the servers, then calls make_plan() and
-run_plan(). A point is one server under one workload at one parameter; it
-gets a fresh server process (so its peak memory is its own) and TRIALS
-measured trials, each after a warm-up. Around each measured window the
-server's CPU time is read from /proc/<pid>/stat (all threads), its memory
-from /proc/<pid>/status; the load generator's CPU from its own /proc entry.
-Workloads are interleaved by server (workload, then parameter, then
-server), so slow drift on a shared machine spreads over every server
-instead of penalising the last one. Plain Python 3 stdlib.
+run_plan(). A point is one workload at one parameter value; every server
+measured there gets a fresh server process (so its peak memory is its own)
+and TRIALS measured trials, each after a warm-up. Around each measured
+window the server's CPU time is read from /proc/<pid>/stat (all threads),
+its memory from /proc/<pid>/status; the load generator's CPU from its own
+/proc entry.
+
+Order: workload, then parameter. At a point of a workload that runs in
+rounds (workloads.ROUNDS) every server is started once, then trial 1 runs
+against each server in turn, then trial 2 starting one server further on,
+and so on: each server's trials spread over the same minutes as every
+other's, so a machine that drifts during the point weighs on all of them
+alike. After each trial the next waits until the server just measured
+has gone quiet (settle()), so the servers that wait their turn are idle
+and spend no CPU in another's trial. idle and memory points keep one server at a time: K idle
+connections are held open on one server and its memory is read.
+Plain Python 3 stdlib.
 """
 
 import math
@@ -31,14 +40,19 @@ def applies(spec, workload, cfg):
 
 
 def make_plan(specs, ctx):
-    """The steps of the run, in order: dicts {spec, workload, param, est_s}."""
+    """The points of the run, in order: dicts {workload, param, rounds,
+    members, est_s}. members has one dict per server, {spec, workload,
+    param, est_s, hyperfine}: every server that serves the workload when
+    it runs in rounds, otherwise one (and the next point has the next)."""
     cfg = ctx.cfg
-    steps = []
+    points = []
     per_trial = cfg["warmup"] + cfg["duration"] + 0.45  # + the tool's start-up, connects
     for workload in cfg["workloads"]:
         if workload == "memory" and "idle" in cfg["workloads"]:
             continue  # the idle points record memory per connection as they go
+        rounds = wl.runs_in_rounds(workload)
         for i, param in enumerate(wl.params_for(workload, cfg)):
+            members = []
             for spec in specs:
                 if not applies(spec, workload, cfg):
                     continue
@@ -48,15 +62,18 @@ def make_plan(specs, ctx):
                 hyper = workload == "churn" and i == 0 and spec["name"] != "floor"
                 if hyper:
                     est += (cfg["trials"] + 1) * cfg["churn_batch"] / 4000.0 + 0.5
-                steps.append({"spec": spec, "workload": workload, "param": param,
-                              "est_s": est, "hyperfine": hyper})
+                members.append({"spec": spec, "workload": workload, "param": param,
+                                "est_s": est, "hyperfine": hyper})
+            for group in [members] if rounds and members else [[m] for m in members]:
+                points.append({"workload": workload, "param": param, "rounds": rounds,
+                               "members": group, "est_s": sum(m["est_s"] for m in group)})
     wine = sorted({s["label"] for s in specs if s["kind"] == "wine"})
     if wine and set(cfg["wine_workloads"]) != set(cfg["workloads"]):
         ctx.results.env.setdefault("notes", []).append(
             "%s measured on %s only (preset %s)" % (", ".join(wine),
                                                     ", ".join(cfg["wine_workloads"]),
                                                     cfg["preset"]))
-    return steps
+    return points
 
 
 def fmt_secs(s):
@@ -64,28 +81,46 @@ def fmt_secs(s):
     return "%dm%02ds" % (s // 60, s % 60) if s >= 60 else "%ds" % s
 
 
-def run_plan(steps, ctx):
-    """Runs every step, printing progress (step i of n, server, workload,
-    time left) and saving the results after each one."""
-    total_est = sum(s["est_s"] for s in steps) or 1.0
+def run_plan(points, ctx):
+    """Runs every point, saving the results after each one. Progress: a
+    point in rounds prints its header (point i of n, time left, workload)
+    and each round's number as it ends, then one line per server; a point
+    of one server prints one line."""
+    total_est = sum(p["est_s"] for p in points) or 1.0
     done_est, t0 = 0.0, time.monotonic()
-    print("bench: %d points, about %s" % (len(steps), fmt_secs(total_est)))
-    for i, step in enumerate(steps, 1):
+    print("bench: %d points, %d server runs, about %s" % (
+        len(points), sum(len(p["members"]) for p in points), fmt_secs(total_est)))
+    for i, point in enumerate(points, 1):
         elapsed = time.monotonic() - t0
         pace = elapsed / done_est if done_est > 0 else 1.0
         left = (total_est - done_est) * pace
-        p = wl.WORKLOADS[step["workload"]]["param"]
-        print("[%3d/%d] %7s left  %-26s %-9s %s=%-6s " % (
-            i, len(steps), fmt_secs(left), step["spec"]["label"][:26], step["workload"], p,
-            step["param"]), end="", flush=True)
-        rows = run_point(step, ctx)
+        name = wl.WORKLOADS[point["workload"]]["param"]
+        head = "[%3d/%d] %7s left  " % (i, len(points), fmt_secs(left))
+        where = "%-9s %s=%-6s " % (point["workload"], name, point["param"])
+        if point["rounds"]:
+            print(head + where + "%d server%s, round" % (
+                len(point["members"]), "" if len(point["members"]) == 1 else "s"),
+                end="", flush=True)
+            per = run_point(point, ctx, lambda t: print(" %d" % t, end="", flush=True))
+            print(flush=True)
+        else:
+            print(head + "%-26s " % point["members"][0]["spec"]["label"][:26] + where,
+                  end="", flush=True)
+            per = run_point(point, ctx)
+        rows = [r for m in point["members"] for r in per[m["spec"]["name"]]]
         ctx.results.add(rows)
-        print(describe(rows), flush=True)
-        done_est += step["est_s"]
+        for m in point["members"]:
+            text = describe(per[m["spec"]["name"]])
+            if point["rounds"]:
+                print(" " * len(head) + "%-26s %s" % (m["spec"]["label"][:26], text),
+                      flush=True)
+            else:
+                print(text, flush=True)
+        done_est += point["est_s"]
 
 
 def describe(rows):
-    """The one-line outcome of a point for the progress display."""
+    """The one-line outcome of a server at a point for the progress display."""
     rps = sorted(r["rps"] for r in rows if r.get("rps") is not None and
                  r["tool"] == wl.load_tool(r["workload"]))
     flags = sorted({f for r in rows for f in r.get("flags", [])})
@@ -106,6 +141,8 @@ def describe(rows):
 
 
 def base_row(step, trial, tool="wrk"):
+    """The fields every row of one server at one point starts with (`step`
+    is one of a point's members)."""
     spec = step["spec"]
     flags = []
     if spec["kind"] == "wine":
@@ -118,20 +155,103 @@ def base_row(step, trial, tool="wrk"):
             "trial": trial, "flags": flags}
 
 
-def failed_row(step, error):
-    row = base_row(step, 0, tool=wl.load_tool(step["workload"]))
+def failed_row(step, error, trial=0):
+    row = base_row(step, trial, tool=wl.load_tool(step["workload"]))
     row.update({"rps": None, "error": error})
     row["flags"].append("failed")
     return row
 
 
-def run_point(step, ctx):
-    """Measures one point. Returns its rows (a 'failed' row if the server
-    or the tools would not run: the reason is kept, the run goes on)."""
-    if wl.load_tool(step["workload"]) == "discard_client":
+def run_point(point, ctx, on_round=None):
+    """Measures one point. Returns {server name: its rows} (a 'failed' row
+    for a server or tool that would not run: the reason is kept, the run
+    goes on). on_round(t) is called as each round t ends."""
+    names = [m["spec"]["name"] for m in point["members"]]
+    if wl.load_tool(point["workload"]) == "discard_client":
         binary = discard_binary(ctx)
         if not os.access(binary, os.X_OK):
-            return [failed_row(step, "%s not built (make bench-tools)" % binary)]
+            return {name: [failed_row(m, "%s not built (make bench-tools)" % binary)]
+                    for name, m in zip(names, point["members"])}
+    if point["rounds"]:
+        return run_rounds(point["members"], ctx, on_round)
+    return {names[0]: run_alone(point["members"][0], ctx)}
+
+
+def run_rounds(members, ctx, on_round=None):
+    """Starts every member's server, then runs trial 1 against each in turn,
+    trial 2 against each (starting one server further on), ...; then churn's hyperfine batch, one server after
+    another; then stops them all, whatever happened (an exception or Ctrl-C
+    too). A server that does not start gets its failed row and is left out;
+    one that dies has its last row flagged server-died and no more trials.
+    Returns {server name: rows}, each server's rows in trial order."""
+    rows = {m["spec"]["name"]: [] for m in members}
+    running = []  # (member, server), in the members' order
+    try:
+        for m in members:
+            srv = servers.Server(m["spec"], ctx.root, ctx.server_cpus, ctx.out,
+                                 ctx.cfg["workers"])
+            running.append((m, srv))  # before start(): an interrupted start is stopped too
+            try:
+                srv.start()
+            except servers.StartError as e:
+                running.pop()
+                rows[m["spec"]["name"]].append(failed_row(m, "server did not start: " +
+                                                          e.reason))
+        live = list(running)
+        for trial in range(1, ctx.cfg["trials"] + 1):
+            if not live:
+                break
+            first = (trial - 1) % len(live)  # who goes first moves round by round
+            for m, srv in live[first:] + live[:first]:
+                out = rows[m["spec"]["name"]]
+                if srv.alive():
+                    out.append(measure_trial(m, ctx, srv, trial))
+                    settle(srv)
+                if not srv.alive():
+                    if out:
+                        out[-1]["flags"].append("server-died")
+                    else:  # it died while the others had their turn
+                        out.append(failed_row(m, "the server exited before its trial", trial))
+                        out[-1]["flags"].append("server-died")
+                    live.remove((m, srv))
+            if on_round:
+                on_round(trial)
+        for m, srv in running:
+            if m["hyperfine"] and srv.alive():
+                rows[m["spec"]["name"]] += measure_hyperfine(m, ctx, srv)
+    finally:
+        for m, srv in running:
+            code = srv.stop()
+            out = rows[m["spec"]["name"]]
+            if code not in (0, None, -15) and out:
+                out[-1]["flags"].append("server-exit-%d" % code)
+    return rows
+
+
+QUIET_S = 0.05   # a server that spends no CPU for this long is done with a trial
+SETTLE_MAX_S = 5.0
+
+
+def settle(srv):
+    """Waits until the server has spent no CPU for QUIET_S (at most
+    SETTLE_MAX_S). After wrk exits a server still closes its connections:
+    about 50 ms for epoll with 10,000, 0.3 s for nginx, up to a second of
+    busy CPU for a Wine backend with 1,024. In rounds that tail must not
+    fall into the next server's trial, on the same server CPU."""
+    deadline = time.monotonic() + SETTLE_MAX_S
+    last = srv.cpu_ticks()
+    while time.monotonic() < deadline:
+        time.sleep(QUIET_S)
+        now = srv.cpu_ticks()
+        if now == last or not srv.alive():
+            return
+        last = now
+
+
+def run_alone(step, ctx):
+    """Measures one server at a point of its own (idle, memory): its trials
+    back to back, with K idle connections held open while they run and the
+    memory they cost read before them. Returns its rows."""
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
     holder, rows = None, []
     try:

@@ -6,7 +6,9 @@
    test_config.py (--workers, CPU lists, the quick preset's points),
    test_discard.py (discard_client, the static workload's load generator:
    its output, against server-epoll and a server that splits its answers,
-   and a one-trial static bench).
+   and a one-trial static bench), test_rounds.py (the order of the trials:
+   rounds across the servers of a point, idle and memory one server at a
+   time; a server that does not start, one that dies, an interruption).
 2. The floor and idle_holder, driven directly: the floor answers 16
    pipelined requests split at awkward offsets with exactly 16 responses;
    idle_holder's connections really are open on the server (its /stats).
@@ -46,7 +48,8 @@ import parse  # noqa: E402
 import servers  # noqa: E402
 import workloads as wl  # noqa: E402
 
-UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py", "test_discard.py")
+UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py", "test_discard.py",
+              "test_rounds.py")
 
 passed, failed = 0, 0
 
@@ -62,7 +65,7 @@ def check(name, ok, detail=""):
 
 
 def run_unit_tests():
-    print("unit tests (parsers, aggregates, targets, settings):")
+    print("unit tests (parsers, aggregates, targets, settings, trial order):")
     suite = unittest.TestSuite(unittest.defaultTestLoader.discover(HERE, pattern=name)
                                for name in UNIT_TESTS)
     tests = list(iter_tests(suite))  # running a suite empties it

@@ -5,10 +5,10 @@ What it is for: one table that says what each workload sends, what it
 measures and which chart shows it. bench.py runs them; harness/README.md
 explains them at more length. Plain Python 3 standard library.
 
-A *point* is one backend under one workload at one parameter value (a
-connection count, a file size, a number of idle connections); each point
-gets a fresh server process and TRIALS measured trials, each after a
-warm-up.
+A *point* is one workload at one parameter value (a connection count, a
+file size, a number of idle connections). Every server measured there gets
+a fresh server process and TRIALS measured trials, each after a warm-up;
+"rounds" below says in which order (runner.py).
 """
 
 # Static files the harness generates in its temporary --root (name, bytes).
@@ -69,6 +69,22 @@ WORKLOADS = {
         "chart": "memory_per_conn",
     },
 }
+
+# The order of a point's trials. True: in rounds -- every server of the point
+# is started, then trial 1 runs against each in turn, then trial 2, and so
+# on, so every server's trials spread over the same minutes. False: one
+# server at a time, its trials back to back -- idle and memory hold K idle
+# connections open on one server in idle_holder and read its memory, state
+# that belongs to that server alone. (churn's hyperfine batch is one
+# command per server: it runs after the rounds, one server after another.)
+ROUNDS = {"plaintext": True, "pipeline": True, "json": True, "static": True,
+          "churn": True, "idle": False, "delay": True, "memory": False}
+
+
+def runs_in_rounds(workload):
+    """Whether a workload's points run their trials in rounds (ROUNDS)."""
+    return ROUNDS[workload]
+
 
 WORKLOAD_ORDER = ("plaintext", "pipeline", "json", "static", "churn", "idle", "delay",
                   "memory")

@@ -174,9 +174,10 @@ def targets_markdown(doc):
             "scaled by the goal. *settled* (p < %.2f): every ordering of the trials this "
             "lopsided is rare by chance; *within noise*: the two servers' trials mix, and "
             "another run could turn the result. With 5 trials a side the smallest p is "
-            "0.008; with 3, 0.1, so 3 trials never settle a row. A server's trials run "
-            "back to back, a minute or so from the other server's: a machine that drifts "
-            "in between can make a small difference look settled."
+            "0.008; with 3, 0.1, so 3 trials never settle a row. The trials run in rounds, "
+            "one of each server in turn, the first moving on by one each round, so slow "
+            "drift falls on both servers' trials alike; a change within a round (a few "
+            "seconds) can still favour one of them."
             % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P), "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
 

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""test_rounds.py - the order of a run's trials (runner.py).
+
+At a point of a workload that runs in rounds (workloads.ROUNDS) every
+server is started once and the trials go round them: trial 1 of each,
+then trial 2 of each. idle and memory points run one server at a time.
+These tests check the plan, then drive runner.py against the real
+bin/server-epoll and bin/server-poll with short trials: the order of the
+trials, a server that does not start, one that dies mid-rounds, an
+interruption, and that a server waiting its turn spends no CPU.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import results as res  # noqa: E402
+import runner  # noqa: E402
+import workloads as wl  # noqa: E402
+
+BIN = os.path.join(REPO, "bin")
+TOOLS = os.path.join(REPO, "build", "harness")
+
+
+def spec(name):
+    return {"name": name, "label": name, "kind": "native",
+            "argv": [os.path.join(BIN, "server-" + name)]}
+
+
+def ref(name):
+    return {"name": name, "label": name, "kind": "reference", "ref": name}
+
+
+class Ctx:
+    """What runner.py needs of bench.py's context, for short trials."""
+
+    def __init__(self, tmp, workloads, trials=3, **cfg):
+        self.cfg = dict(wl.PRESETS["quick"], preset="quick", workloads=list(workloads),
+                        trials=trials, duration=0.3, warmup=0.1, workers=1, conns=[8],
+                        idle=[50])
+        self.cfg.update(cfg)
+        self.out = self.root = tmp
+        self.static_files = []
+        self.server_cpus = self.client_cpus = None
+        self.client_threads = 1
+        self.server_ncpus = len(os.sched_getaffinity(0))
+        self.tools = TOOLS
+        self.results = res.Results(tmp)
+
+
+class Recorder:
+    """Wraps runner.measure_trial: records the order of the trials, calls
+    before(name, trial, servers seen so far) ahead of each, and reads the
+    CPU ticks of every other running server around each trial."""
+
+    def __init__(self, before=None):
+        self.before = before
+        self.order, self.servers, self.idle_ticks = [], {}, []
+        self.real = runner.measure_trial
+
+    def __enter__(self):
+        runner.measure_trial = self.trial
+        return self
+
+    def __exit__(self, *exc):
+        runner.measure_trial = self.real
+
+    def trial(self, step, ctx, srv, trial):
+        name = step["spec"]["name"]
+        self.servers[name] = srv
+        if self.before:
+            self.before(name, trial, self.servers)
+        others = {n: s.cpu_ticks() for n, s in self.servers.items()
+                  if s is not srv and s.alive()}
+        row = self.real(step, ctx, srv, trial)
+        for n, (u, s) in others.items():
+            u1, s1 = self.servers[n].cpu_ticks()
+            self.idle_ticks.append(u1 + s1 - u - s)
+        self.order.append((name, trial))
+        return row
+
+
+def trials_of(rows):
+    return [r["trial"] for r in rows]
+
+
+class Plan(unittest.TestCase):
+    def test_every_workload_has_its_order(self):
+        self.assertEqual(set(wl.ROUNDS), set(wl.WORKLOADS))
+        self.assertFalse(wl.runs_in_rounds("idle"))
+        self.assertFalse(wl.runs_in_rounds("memory"))
+        for w in ("plaintext", "pipeline", "json", "static", "churn", "delay"):
+            self.assertTrue(wl.runs_in_rounds(w), w)
+
+    def test_points(self):
+        tmp = tempfile.mkdtemp(prefix="test-rounds-")
+        try:
+            specs = [spec("epoll"), spec("poll"), ref("floor"), ref("nginx")]
+            ctx = Ctx(tmp, ("plaintext", "churn", "idle", "delay", "memory"), conns=[16, 64],
+                      idle=[0, 1000], delay_conns=[100])
+            points = runner.make_plan(specs, ctx)
+            got = [(p["workload"], p["param"], p["rounds"],
+                    [m["spec"]["name"] for m in p["members"]]) for p in points]
+            everyone = ["epoll", "poll", "floor", "nginx"]
+            want = [("plaintext", 16, True, everyone), ("plaintext", 64, True, everyone),
+                    ("churn", 64, True, ["epoll", "poll", "nginx"])]
+            want += [("idle", k, False, [n]) for k in (0, 1000) for n in everyone]
+            want += [("delay", 100, True, ["epoll", "poll"])]
+            self.assertEqual(got, want)  # memory is read at the idle points
+            churn = points[2]
+            self.assertTrue(all(m["hyperfine"] for m in churn["members"]))
+            for p in points:
+                self.assertAlmostEqual(p["est_s"], sum(m["est_s"] for m in p["members"]))
+            alone = runner.make_plan(specs, Ctx(tmp, ("memory",), idle=[0, 1000]))
+            self.assertEqual([(p["workload"], p["rounds"], len(p["members"])) for p in alone],
+                             [("memory", False, 1)] * 4)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Busy:
+    """A server whose CPU ticks advance `busy` reads, then stay."""
+
+    def __init__(self, busy):
+        self.reads, self.busy = 0, busy
+
+    def cpu_ticks(self):
+        self.reads += 1
+        return min(self.reads, self.busy), 0
+
+    def alive(self):
+        return True
+
+
+class Settle(unittest.TestCase):
+    def test_waits_for_the_tail_of_a_trial(self):
+        srv = Busy(4)
+        runner.settle(srv)
+        self.assertEqual(srv.reads, 5)  # 4 busy reads, then one quiet interval
+
+    def test_gives_up_on_a_server_that_stays_busy(self):
+        srv, limit = Busy(10 ** 9), runner.SETTLE_MAX_S
+        runner.SETTLE_MAX_S = 0.3
+        try:
+            t0 = time.monotonic()
+            runner.settle(srv)
+            self.assertLess(time.monotonic() - t0, 1.0)
+        finally:
+            runner.SETTLE_MAX_S = limit
+
+
+class WithServers(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="test-rounds-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def point(self, names, trials=3):
+        ctx = Ctx(self.tmp, ("plaintext",), trials=trials)
+        specs = [spec(n) for n in names]
+        (point,) = runner.make_plan(specs, ctx)
+        return ctx, point
+
+    def test_trials_interleave_and_idle_points_do_not(self):
+        ctx = Ctx(self.tmp, ("plaintext", "idle", "memory"))
+        shown = io.StringIO()
+        with Recorder() as rec, contextlib.redirect_stdout(shown):
+            runner.run_plan(runner.make_plan([spec("epoll"), spec("poll")], ctx), ctx)
+        self.assertEqual(rec.order, [("epoll", 1), ("poll", 1), ("poll", 2), ("epoll", 2),
+                                     ("epoll", 3), ("poll", 3),
+                                     ("epoll", 1), ("epoll", 2), ("epoll", 3),
+                                     ("poll", 1), ("poll", 2), ("poll", 3)])
+        # results.json keeps each server's rows together, in trial order.
+        self.assertEqual([(r["backend"], r["workload"], r["trial"]) for r in ctx.results.rows],
+                         [("epoll", "plaintext", t) for t in (1, 2, 3)] +
+                         [("poll", "plaintext", t) for t in (1, 2, 3)] +
+                         [("epoll", "idle", t) for t in (1, 2, 3)] + [("epoll", "memory", 1)] +
+                         [("poll", "idle", t) for t in (1, 2, 3)] + [("poll", "memory", 1)])
+        for r in ctx.results.rows:
+            if r["workload"] != "memory":
+                self.assertGreater(r["rps"] or 0, 0, r.get("error"))
+            self.assertNotIn("failed", r["flags"])
+        # Progress: the point in rounds, its rounds as they end, then one
+        # line per server; each point of one server on one line.
+        lines = shown.getvalue().splitlines()
+        self.assertRegex(lines[0], r"^bench: 3 points, 4 server runs, about \d+s$")
+        self.assertRegex(lines[1], r"^\[  1/3\] +\d+s left  plaintext conns=8 +"
+                                   r"2 servers, round 1 2 3$")
+        for line, name in zip(lines[2:4], ("epoll", "poll")):
+            self.assertRegex(line, r"^ {20,}%s +\d+ req/s" % name)
+        for line, name in zip(lines[4:6], ("epoll", "poll")):
+            self.assertRegex(line, r"^\[  [23]/3\] +\d+s left  %s +idle +idle=50 +\d+ "
+                                   r"req/s .* B/conn" % name)
+        self.assertEqual(len(lines), 6, lines)
+        # The server waiting its turn spends no CPU while the other is loaded
+        # (a tick is 10 ms; the loaded one spends some 300 ms a trial).
+        self.assertTrue(rec.idle_ticks, "no reading of a waiting server")
+        self.assertLessEqual(max(rec.idle_ticks), 1, rec.idle_ticks)
+
+    def test_a_server_that_does_not_start_is_left_out(self):
+        bad = os.path.join(self.tmp, "server-unavailable")
+        with open(bad, "w") as f:
+            f.write("#!/bin/sh\necho 'not available here' >&2\nexit 3\n")
+        os.chmod(bad, 0o755)
+        ctx = Ctx(self.tmp, ("plaintext",))
+        specs = [spec("epoll"), dict(spec("unavailable"), argv=[bad]), spec("poll")]
+        (point,) = runner.make_plan(specs, ctx)
+        with Recorder() as rec:
+            per = runner.run_point(point, ctx)
+        (failed,) = per["unavailable"]
+        self.assertIn("failed", failed["flags"])
+        self.assertIn("server did not start", failed["error"])
+        self.assertIn("exit code 3", failed["error"])
+        self.assertEqual(rec.order, [("epoll", 1), ("poll", 1), ("poll", 2), ("epoll", 2),
+                                     ("epoll", 3), ("poll", 3)])
+        for name in ("epoll", "poll"):
+            self.assertEqual(trials_of(per[name]), [1, 2, 3])
+            self.assertTrue(all((r["rps"] or 0) > 0 for r in per[name]), per[name])
+
+    def kill(self, victim, at):
+        """A before() hook that kills `victim` when trial `at` is due."""
+        def before(name, trial, seen):
+            if (name, trial) == at:
+                seen[victim].proc.send_signal(signal.SIGKILL)
+                seen[victim].proc.wait()
+        return before
+
+    def test_a_server_that_dies_in_its_trial(self):
+        ctx, point = self.point(["epoll", "poll"])
+        with Recorder(self.kill("poll", ("poll", 2))) as rec:
+            per = runner.run_point(point, ctx)
+        self.assertEqual(rec.order, [("epoll", 1), ("poll", 1), ("poll", 2), ("epoll", 2),
+                                     ("epoll", 3)])
+        poll = per["poll"]
+        self.assertEqual(trials_of(poll), [1, 2])
+        self.assertGreater(poll[0]["rps"] or 0, 0)
+        self.assertIsNone(poll[1]["rps"])
+        for flag in ("failed", "server-died", "server-exit--9"):
+            self.assertIn(flag, poll[1]["flags"])
+        self.assertEqual(trials_of(per["epoll"]), [1, 2, 3])
+        for r in per["epoll"]:
+            self.assertGreater(r["rps"] or 0, 0)
+            self.assertFalse({"failed", "server-died"} & set(r["flags"]), r["flags"])
+
+    def test_a_server_that_dies_waiting_its_turn(self):
+        ctx, point = self.point(["epoll", "poll"])
+        # round 3 starts with epoll: poll dies while epoll has its trial
+        with Recorder(self.kill("poll", ("epoll", 3))) as rec:
+            per = runner.run_point(point, ctx)
+        self.assertEqual(rec.order, [("epoll", 1), ("poll", 1), ("poll", 2), ("epoll", 2),
+                                     ("epoll", 3)])
+        poll = per["poll"]
+        self.assertEqual(trials_of(poll), [1, 2])
+        self.assertTrue(all((r["rps"] or 0) > 0 for r in poll))  # measured before it died
+        self.assertNotIn("server-died", poll[0]["flags"])
+        self.assertIn("server-died", poll[1]["flags"])
+        self.assertIn("server-exit--9", poll[1]["flags"])
+        self.assertEqual(trials_of(per["epoll"]), [1, 2, 3])
+
+    def test_an_interruption_stops_every_server(self):
+        ctx, point = self.point(["epoll", "poll"])
+
+        def before(name, trial, seen):
+            if (name, trial) == ("poll", 2):
+                raise KeyboardInterrupt
+
+        with Recorder(before) as rec:
+            with self.assertRaises(KeyboardInterrupt):
+                runner.run_point(point, ctx)
+        self.assertEqual(sorted(rec.servers), ["epoll", "poll"])
+        for name, srv in rec.servers.items():
+            self.assertIsNotNone(srv.proc.poll(), name + " still running")
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+
+
+if __name__ == "__main__":
+    unittest.main()
