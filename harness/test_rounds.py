@@ -3,7 +3,8 @@
 
 At a point of a workload that runs in rounds (workloads.ROUNDS) every
 server is started once and the trials go round them: trial 1 of each,
-then trial 2 of each. idle and memory points run one server at a time.
+then trial 2 of each starting one server further on, and so on. idle and
+memory points run one server at a time.
 These tests check the plan, then drive runner.py against the real
 bin/server-epoll and bin/server-poll with short trials: the order of the
 trials, a server that does not start, one that dies mid-rounds, an
