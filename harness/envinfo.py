@@ -111,7 +111,8 @@ def caption(env):
     if (s.get("workers") or 1) > 1:
         pinning = "%s workers, %s" % (s["workers"], pinning)
     opt = " ".join(f for f in (env.get("cflags") or "").split() if f.startswith("-O"))
-    return ("%s, %s cores, %s | %s %s | %s | preset %s: %s s x %s trials, %s s warm-up, %s "
+    return ("%s, %s cores, %s | %s %s | %s, discard_client for static files | preset %s: "
+            "%s s x %s trials, %s s warm-up, %s "
             "| git %s" % (env.get("cpu_model"), env.get("cores"), env.get("kernel"),
                           env.get("compiler") or "compiler ?", opt,
                           (env.get("tools") or {}).get("wrk", "wrk ?").split(" Copyright")[0],
