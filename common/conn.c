@@ -214,16 +214,17 @@ void conn_respond(struct conn *c, int status, const char *content_type, const ch
  * Larger files go out by sendfile(2), or in CONN_FILE_CHUNK pieces. */
 void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_t size)
 {
-	bool small = size <= CONN_SMALL_FILE && c->req.method != HTTP_HEAD;
+	bool with_body = c->req.method != HTTP_HEAD && size > 0;
+	bool small = with_body && size <= CONN_SMALL_FILE;
 	char *p = respond_head(c, 200, content_type, NULL, size, small ? (size_t)size : 0);
 
-	if (p != NULL && small && size > 0) {
+	if (p != NULL && small) {
 		if (platform_pread(fd, p, (size_t)size, 0) == (ssize_t)size)
 			c->out_len += (uint32_t)size;
 		else
 			conn_kill(c); /* the file shrank or failed: the length promised is a lie */
 	}
-	if (p == NULL || small || c->req.method == HTTP_HEAD || size == 0) {
+	if (p == NULL || !with_body || small) {
 		platform_close_file(fd);
 		if (c->req.file_fd == fd)
 			c->req.file_fd = -1;

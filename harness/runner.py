@@ -15,9 +15,9 @@ and so on: each server's trials spread over the same minutes as every
 other's, so a machine that drifts during the point weighs on all of them
 alike. After each trial the next waits until the server just measured
 has gone quiet (settle()), so the servers that wait their turn are idle
-and spend no CPU in another's trial. idle and memory points keep one server at a time: K idle
-connections are held open on one server and its memory is read.
-Plain Python 3 stdlib.
+and spend no CPU in another's trial. idle and memory points keep one
+server at a time: K idle connections are held open on one server and its
+memory is read. Plain Python 3 stdlib.
 """
 
 import math
@@ -179,9 +179,9 @@ def run_point(point, ctx, on_round=None):
 
 def run_rounds(members, ctx, on_round=None):
     """Starts every member's server, then runs trial 1 against each in turn,
-    trial 2 against each (starting one server further on), ...; then churn's hyperfine batch, one server after
-    another; then stops them all, whatever happened (an exception or Ctrl-C
-    too). A server that does not start gets its failed row and is left out;
+    trial 2 against each starting one server further on, and so on; then
+    churn's hyperfine batch, one server after another; then stops them all,
+    whatever happened (an exception or Ctrl-C too). A server that does not start gets its failed row and is left out;
     one that dies has its last row flagged server-died and no more trials.
     Returns {server name: rows}, each server's rows in trial order."""
     rows = {m["spec"]["name"]: [] for m in members}
@@ -208,11 +208,9 @@ def run_rounds(members, ctx, on_round=None):
                     out.append(measure_trial(m, ctx, srv, trial))
                     settle(srv)
                 if not srv.alive():
-                    if out:
-                        out[-1]["flags"].append("server-died")
-                    else:  # it died while the others had their turn
+                    if not out:  # it died while the others had their turn
                         out.append(failed_row(m, "the server exited before its trial", trial))
-                        out[-1]["flags"].append("server-died")
+                    out[-1]["flags"].append("server-died")
                     live.remove((m, srv))
             if on_round:
                 on_round(trial)
@@ -249,8 +247,8 @@ def settle(srv):
 
 
 def run_alone(step, ctx):
-    """Measures one server at a point of its own (idle, memory): its trials
-    back to back, with K idle connections held open while they run and the
+    """Measures one server at a point of its own (idle and memory: the
+    workloads whose ROUNDS is False): its trials back to back, with K idle connections held open while they run and the
     memory they cost read before them. Returns its rows."""
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
     holder, rows = None, []
