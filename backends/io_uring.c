@@ -3,36 +3,20 @@
  *
  * What it teaches: the proactor pattern, next to epoll.c's reactor. epoll
  * says which sockets are ready and the loop makes every call itself; here
- * the loop hands the kernel whole operations (accept, receive, send) and is
- * told their results. The loop queues submission queue entries (SQEs) in a
- * ring shared with the kernel and hands over a batch with one
- * io_uring_enter(), which also waits; the kernel posts completion queue
- * entries (CQEs) to a second ring, read without a system call. The accept
- * is multishot: one SQE, a CQE per connection. user_data, the 64 bits an SQE
- * passes on to its CQEs, holds the struct client * (8-aligned) with the
- * operation in its low 3 bits.
+ * the loop hands the kernel whole operations (accept, receive, send) as
+ * submission queue entries (SQEs) in a ring shared with the kernel, submits
+ * a batch with the one io_uring_enter() that also waits, and reads their
+ * results as completion queue entries (CQEs) from a second ring, without a
+ * system call. user_data, the 64 bits an SQE passes on to its CQEs, holds
+ * the struct client * (8-aligned) with the operation in its low 3 bits.
  *
- * Receive buffers: BUF_COUNT of them wait in a buffer ring shared with the
- * kernel. Bytes arrive: the kernel takes a buffer, fills it, names it in the
- * CQE; the loop hands the bytes to conn_feed() (which only borrows them) and
- * gives the buffer straight back. So an idle connection holds no buffer.
- * A receive is armed only while the connection wants to read, one CQE each:
- * while it sends or holds a /delay answer, its peer's next requests wait in
- * the kernel and TCP pushes back, as with epoll. (A multishot receive would
- * drain the socket into the loop whatever the connection is doing, and it
- * measured no cheaper here: docs/performance-notes.md.)
- * A send points into conn.c's output, which stays put until conn_sent(). A
- * closed client's operations still point at it: they are cancelled, and the
- * last of their CQEs frees it.
- *
- * Deadlines (idle, slow clients, /delay) live in a heap, as in epoll.c; the
- * earliest goes to the kernel as the timeout of the one io_uring_enter() that
- * submits and waits (io_uring_submit_and_wait_timeout).
- *
- * Static files: io_uring has no sendfile; its zero-copy way, two linked
- * splices through a pipe, costs a pipe per sending connection and kernel
- * worker threads. This loop keeps sockets non-blocking and calls sendfile(2)
- * itself; when the socket is full, a one-shot POLL_ADD says when to go on.
+ * The accept is multishot: one SQE, a CQE per connection. A receive takes
+ * its buffer from a ring the loop provides and gets it straight back, so an
+ * idle connection holds none; it is armed only while the connection wants
+ * to read. A send points into conn.c's output; static files go by
+ * sendfile(2), with a poll when the socket is full. A closed client's
+ * operations are cancelled and the last of their CQEs frees it. Why each
+ * choice: labs/lab6-io_uring/README.md and docs/performance-notes.md.
  *
  * Needs: Linux 6.1 (IORING_SETUP_DEFER_TASKRUN: completions run only when
  * the loop waits), liburing 2.3. Where io_uring is missing, older or refused
@@ -230,16 +214,6 @@ wait:
 	timer_set(&l->timers, &cl->timer, conn_deadline(&cl->conn));
 }
 
-/* Received bytes go to conn_feed() (faults: in pieces, as TCP might split them). */
-static void client_take(struct loop *l, struct client *cl, const char *data, size_t len)
-{
-	while (len > 0) {
-		size_t n = FAULT_FEED_LEN(len);
-		conn_feed(&cl->conn, data, n, l->now);
-		data += n, len -= n;
-	}
-}
-
 /* One CQE of a client's operation: a receive, a send (whole or short: the
  * rest goes out on the next drive), or the poll that says a full socket has
  * room again. */
@@ -247,12 +221,11 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
                             const struct io_uring_cqe *cqe)
 {
 	/* LAB 6 BEGIN: the operation is over (recv_armed, sending). */
-	/* LAB 6 HINT: Receive: client_take() buffer `bid` (res 0: EOF; -ENOBUFS: re-arm). */
+	/* LAB 6 HINT: Receive: conn_feed() buffer `bid` (res 0: EOF; -ENOBUFS: re-arm). */
 	/* LAB 6 HINT: Send: conn_sent(). Errors, closed clients: client_close(). */
 	/* LAB 6 HINT: Give back the buffer (IORING_CQE_F_BUFFER), then client_drive() again. */
 	/* LAB 6 STUB: (void)op; */
 	/* LAB 6 STUB: (void)cqe; */
-	/* LAB 6 STUB: (void)client_take; */
 	/* LAB 6 STUB: client_close(l, cl); */
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res;
@@ -262,7 +235,7 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	else
 		cl->sending = 0;
 	if (cl->fd >= 0 && op == OP_RECV && res > 0)
-		client_take(l, cl, l->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+		conn_feed(&cl->conn, l->bufs + (size_t)bid * BUF_SIZE, (size_t)res, l->now);
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		buf_give(l, bid);
 	if (cl->fd < 0 || (op != OP_RECV && res < 0)) {
@@ -384,38 +357,35 @@ static int loop_open(struct loop *l)
 	return 0;
 }
 
-static void loop_free(struct loop *l)
+/* Releases what loop_open() set up, however far it got. */
+static void loop_close(struct loop *l)
 {
 	if (l->ring_open)
 		io_uring_queue_exit(&l->ring); /* unregisters the buffer ring too */
 	timer_heap_free(&l->timers);
 	free(l->br);
 	free(l->bufs);
-	free(l);
 }
 
 static int io_uring_probe(void)
 {
-	struct loop *l = calloc(1, sizeof(*l));
-	int rc = l != NULL ? loop_open(l) : -ENOMEM;
+	struct loop l = { 0 };
+	int rc = loop_open(&l);
 
-	if (l != NULL)
-		loop_free(l);
+	loop_close(&l);
 	return rc;
 }
 
 static int io_uring_run(struct worker *w)
 {
-	struct loop *l = calloc(1, sizeof(*l));
+	struct loop loop = { .w = w }, *l = &loop;
 	int64_t give_up = 0, end;
-	int rc = l != NULL ? loop_open(l) : -ENOMEM;
+	int rc = loop_open(l);
 
 	if (rc < 0) {
-		if (l != NULL)
-			loop_free(l);
+		loop_close(l);
 		return rc;
 	}
-	l->w = w;
 	l->now = clock_ms();
 	while (give_up == 0 || (l->timers.len > 0 && l->now < give_up)) {
 		if (!l->accept_armed && l->now >= l->accept_again) {
@@ -436,7 +406,7 @@ static int io_uring_run(struct worker *w)
 	/* Closed clients wait for the CQEs of their cancelled operations. */
 	for (end = l->now + MAX_WAIT_MS; (l->nclients > 0 || l->accept_armed) && l->now < end;)
 		submit_and_reap(l, 10);
-	loop_free(l);
+	loop_close(l);
 	return 0;
 }
 

@@ -16,9 +16,6 @@
  *   FAULT_SEND_LEN(len)    a send (or sendfile) of 1..len bytes: what the
  *                          kernel does when the socket buffer is nearly
  *                          full. The short-send path continues it.
- *   FAULT_FEED_LEN(len)    received bytes reach conn_feed() in pieces of
- *                          1..len, fed one after the other, as if TCP had
- *                          split the stream there.
  *   FAULT_ACCEPT_CANCEL()  true: end the multishot accept now (the caller
  *                          cancels it). Connections waiting in the listen
  *                          backlog stay there; a cancel loses none.
@@ -42,7 +39,6 @@
 
 #define FAULT_TINY(n, tiny)          (n)
 #define FAULT_SEND_LEN(len)          (len)
-#define FAULT_FEED_LEN(len)          (len)
 #define FAULT_ACCEPT_CANCEL()        false
 #define FAULT_ACCEPT_RES(res, armed) (res)
 
@@ -59,14 +55,13 @@
 
 #define FAULT_TINY(n, tiny)          (tiny)
 #define FAULT_SEND_LEN(len)          uring_fault_len(len, 0)
-#define FAULT_FEED_LEN(len)          uring_fault_len(len, 1)
 #define FAULT_ACCEPT_CANCEL()        uring_fault_accept_cancel()
 #define FAULT_ACCEPT_RES(res, armed) uring_fault_accept_res(res, armed)
 
 static double uring_fault_rate = 0.1, uring_fault_accept_rate = 0.1;
 static uint64_t uring_fault_seed = 1;
-static _Atomic unsigned long uring_fault_counts[3]; /* send, feed, accept */
-static const char *const uring_fault_names[3] = { "short sends", "split feeds", "accept errors" };
+static _Atomic unsigned long uring_fault_counts[2]; /* send, accept */
+static const char *const uring_fault_names[2] = { "short sends", "accept errors" };
 static _Thread_local uint64_t uring_fault_rng;
 static _Thread_local bool uring_fault_cancelled; /* this loop's accept was cancelled */
 
@@ -74,9 +69,9 @@ static void uring_fault_report(void)
 {
 	fprintf(stderr, "uring_faults: seed=%llu rate=%g:", (unsigned long long)uring_fault_seed,
 	        uring_fault_rate);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		fprintf(stderr, " %lu %s%s", atomic_load(&uring_fault_counts[i]),
-		        uring_fault_names[i], i < 2 ? "," : "\n");
+		        uring_fault_names[i], i < 1 ? "," : "\n");
 }
 
 /* Reads the environment once, before the workers start. */
@@ -122,7 +117,7 @@ static size_t uring_fault_len(size_t len, int kind)
 
 static bool uring_fault_accept_cancel(void)
 {
-	if (uring_fault_cancelled || !uring_fault_hit(uring_fault_accept_rate, 2))
+	if (uring_fault_cancelled || !uring_fault_hit(uring_fault_accept_rate, 1))
 		return false;
 	return uring_fault_cancelled = true;
 }

@@ -261,8 +261,9 @@ def main():
     for mode in args.mode.split(","):
         fn, keys = MODES[mode]
         print("\n## %s: medians of %d trials, %d s each\n" % (mode, args.trials, args.duration))
-        print("| conns | server | " + " | ".join(keys) + " | ratio to %s |" % servers[-1][0])
-        print("|---" * (len(keys) + 3) + "|")
+        print("| conns | server | " + " | ".join(keys) + " | %s min..max | ratio to %s |"
+              % (keys[0], servers[-1][0]))
+        print("|---" * (len(keys) + 4) + "|")
         for conns in [int(c) for c in args.conns.split(",")]:
             rows = {name: [] for name, _ in servers}
             for _ in range(args.trials):  # back to back: noise hits every server
@@ -273,8 +274,10 @@ def main():
             last = med[servers[-1][0]][keys[0]]
             for name, _ in servers:
                 ratio = med[name][keys[0]] / last if last else 0
+                first = [r[keys[0]] for r in rows[name]]
                 print("| %d | %s | " % (conns, name) +
-                      " | ".join("%.2f" % med[name][k] for k in keys) + " | %.2f |" % ratio)
+                      " | ".join("%.2f" % med[name][k] for k in keys) +
+                      " | %.2f..%.2f | %.2f |" % (min(first), max(first), ratio))
             sys.stdout.flush()
 
 

@@ -13,7 +13,7 @@
 # io_uring's reads and writes are done by the kernel from the submission
 # ring, so no libc call exists for a shim to wrap. Its fault build instead
 # compiles hooks in (-DIOM_FAULTS, backends/uring_faults.h explains each):
-# short sends, input fed in pieces, a tiny buffer ring (real short reads and
+# short sends, a tiny buffer ring (real short reads and
 # -ENOBUFS), and multishot accepts ended by EMFILE, ENFILE or ECONNABORTED.
 # Both builds read the same variables.
 # FAULT_SEED (default 1) and FAULT_RATE (default 0.1) pick the faults.
