@@ -205,6 +205,10 @@ static void client_drive(struct loop *l, struct client *cl)
 			continue; /* sendfile(2) made progress */
 		case CONN_WANT_WAIT:
 			goto wait;
+		case CONN_WANT_SHUTDOWN: /* a lingering close (conn.h) */
+			shutdown(cl->fd, SHUT_WR);
+			conn_shut(&cl->conn, l->now);
+			continue;
 		case CONN_WANT_CLOSE:
 			client_close(l, cl);
 			return;

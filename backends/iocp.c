@@ -136,6 +136,11 @@ static void client_drive(struct loop *l, struct client *cl)
 		conn_stop(&cl->conn);
 	conn_timeout(&cl->conn, l->now); /* does nothing before the deadline */
 	want = conn_want(&cl->conn);
+	if (want == CONN_WANT_SHUTDOWN) { /* a lingering close (conn.h) */
+		shutdown(cl->s, SD_SEND);
+		conn_shut(&cl->conn, l->now);
+		want = conn_want(&cl->conn);
+	}
 	/* WAIT sleeps until the deadline; a failed post means the peer is gone */
 	if (want == CONN_WANT_CLOSE || (want != CONN_WANT_WAIT && !client_post(cl, want)))
 		client_close(l, cl);

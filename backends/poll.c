@@ -169,6 +169,10 @@ static void client_drive(struct loop *l, struct client *cl, bool hup)
 				goto wait;
 			client_close(l, cl); /* POLLHUP ignores `events`: it would spin */
 			return;
+		case CONN_WANT_SHUTDOWN: /* a lingering close (conn.h) */
+			shutdown(cl->fd, SHUT_WR);
+			conn_shut(&cl->conn, l->now);
+			continue;
 		case CONN_WANT_CLOSE:
 			client_close(l, cl);
 			return;

@@ -205,6 +205,10 @@ static void client_drive(struct client *cl)
 			until.tv_nsec = conn_deadline(&cl->conn) % 1000 * 1000000;
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
 			continue;
+		case CONN_WANT_SHUTDOWN: /* a lingering close (conn.h) */
+			shutdown(cl->fd, SHUT_WR);
+			conn_shut(&cl->conn, clock_ms());
+			continue;
 		case CONN_WANT_CLOSE:
 			return;
 		}

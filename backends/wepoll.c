@@ -151,6 +151,10 @@ static void client_drive(struct loop *l, struct client *cl)
 			continue;
 		case CONN_WANT_WAIT:
 			goto wait;
+		case CONN_WANT_SHUTDOWN: /* a lingering close (conn.h) */
+			shutdown((SOCKET)cl->fd, SD_SEND);
+			conn_shut(&cl->conn, l->now);
+			continue;
 		case CONN_WANT_CLOSE:
 			client_close(l, cl);
 			return;

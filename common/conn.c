@@ -43,6 +43,7 @@ enum {
 	F_LINE_OK = 1 << 3,  /* the pending head's request line was checked */
 	F_DEAD = 1 << 4,     /* close now, drop whatever is queued */
 	F_EOF_HELD = 1 << 5, /* EOF fed while busy: counts once what came before is answered */
+	F_LINGER = 1 << 6,   /* input was dropped: close in stages (conn.h) */
 };
 
 static size_t conn_run(struct conn *c, const char *buf, size_t len);
@@ -272,6 +273,7 @@ static size_t fail(struct conn *c, int status, size_t len)
 {
 	respond_error(c, status, true);
 	c->state = CONN_CLOSING;
+	c->flags |= F_LINGER; /* the rest of the request may still be on its way */
 	return len > 0 ? len : 1;
 }
 
@@ -451,6 +453,8 @@ static void in_consume(struct conn *c, size_t n)
 
 static void in_append(struct conn *c, const char *data, size_t len)
 {
+	if (len > 0 && c->state == CONN_CLOSING)
+		c->flags |= F_LINGER; /* pipelined behind a close: dropped */
 	if (len == 0 || c->state == CONN_CLOSING || (c->flags & F_DEAD))
 		return; /* nothing more will be read from this stream */
 	if (c->in_len == 0 && c->state == CONN_HEAD)
@@ -476,6 +480,11 @@ static void conn_resume(struct conn *c)
 void conn_feed(struct conn *c, const char *data, size_t len, int64_t now)
 {
 	c->now = now;
+	if (c->state == CONN_LINGER) { /* (conn_want() says why) */
+		if (len == 0)
+			c->flags |= F_PEER_EOF; /* now it can close without a reset */
+		return;                         /* else thrown away */
+	}
 	if (len == 0) {
 		c->flags |= busy(c) ? F_EOF_HELD : F_PEER_EOF;
 	} else if (c->in_len == 0 && !busy(c)) {
@@ -565,6 +574,13 @@ void conn_sent(struct conn *c, size_t n, int64_t now)
 
 enum conn_want conn_want(const struct conn *c)
 {
+	if (c->flags & F_LINGER) { /* closing in stages (conn.h); rare, so tested once */
+		bool done = c->flags & (F_PEER_EOF | F_STOP | F_DEAD);
+		if (c->state == CONN_LINGER)
+			return done ? CONN_WANT_CLOSE : CONN_WANT_READ;
+		if (!done && c->state == CONN_CLOSING && !output_pending(c))
+			return CONN_WANT_SHUTDOWN;
+	}
 	/* LAB 4 BEGIN: what next? In priority order: dead, output pending, delayed, */
 	/* LAB 4 HINT: closing or peer EOF, stopping while idle; otherwise read. */
 	/* LAB 4 STUB: (void)c; */
@@ -588,6 +604,10 @@ void conn_timeout(struct conn *c, int64_t now)
 	c->now = now;
 	if (now < c->deadline)
 		return;
+	if (c->state == CONN_LINGER) {
+		conn_kill(c); /* the peer never closed its side: stop waiting */
+		return;
+	}
 	/* LAB 5 BEGIN: the deadline passed: release a /delay answer; else count a timeout */
 	/* LAB 5 HINT: and drop a stalled reader or an idle connection, or answer 408. */
 	/* LAB 5 STUB: conn_kill(c); */
@@ -604,6 +624,16 @@ void conn_timeout(struct conn *c, int64_t now)
 	}
 	/* LAB 5 END */
 	update_deadline(c);
+}
+
+void conn_shut(struct conn *c, int64_t now)
+{
+	int64_t t = c->srv->cfg.idle_timeout_ms;
+
+	c->now = now;
+	c->state = CONN_LINGER;
+	buf_release(&c->in, &c->in_len, &c->in_cap);
+	c->deadline = now + (t < CONN_LINGER_MS ? t : CONN_LINGER_MS);
 }
 
 void conn_stop(struct conn *c)

@@ -17,6 +17,7 @@
  *       READ:  n = read(fd, buf);          conn_feed(c, buf, n, now)   (n == 0: EOF)
  *       WRITE: conn_output(c, &out);       n = write(fd, out...);      conn_sent(c, n, now)
  *       WAIT:  sleep until conn_deadline(c)
+ *       SHUTDOWN: shutdown(fd, SHUT_WR);   conn_shut(c, now)           (then READ)
  *       CLOSE: close(fd); conn_free(c); done
  *       whenever now >= conn_deadline(c):  conn_timeout(c, now)
  *
@@ -38,10 +39,11 @@ struct server;
 
 /* What the connection needs from its backend next. */
 enum conn_want {
-	CONN_WANT_READ,  /* wait for input, then conn_feed() it */
-	CONN_WANT_WRITE, /* conn_output() has bytes: send them, then conn_sent() */
-	CONN_WANT_WAIT,  /* nothing to do until conn_deadline(): then conn_timeout() */
-	CONN_WANT_CLOSE, /* close the socket, then conn_free() */
+	CONN_WANT_READ,     /* wait for input, then conn_feed() it */
+	CONN_WANT_WRITE,    /* conn_output() has bytes: send them, then conn_sent() */
+	CONN_WANT_WAIT,     /* nothing to do until conn_deadline(): then conn_timeout() */
+	CONN_WANT_SHUTDOWN, /* shut the socket's sending side, then conn_shut() */
+	CONN_WANT_CLOSE,    /* close the socket, then conn_free() */
 };
 
 /* The states of one connection; conn.c has one function per state. */
@@ -50,6 +52,7 @@ enum conn_state {
 	CONN_BODY,    /* receiving a request body */
 	CONN_DELAYED, /* a response is held until its deadline (/delay) */
 	CONN_CLOSING, /* sending what is queued, then closing */
+	CONN_LINGER,  /* all sent, sending side shut: reading to the peer's EOF */
 };
 
 /* Options a backend passes to conn_init. */
@@ -156,6 +159,22 @@ static inline int64_t conn_deadline(const struct conn *c)
 /* Called once the deadline has passed: a /delay response is released, an
  * idle connection is closed, a slow request gets 408 and a close. */
 void conn_timeout(struct conn *c, int64_t now);
+
+/* Closing in stages (RFC 9112, 9.6). A socket closed while input it has not
+ * read is waiting, or still arriving, makes TCP answer with a reset instead
+ * of a FIN, and a reset may destroy the last response before the client has
+ * read it: the 413 to an upload that is still coming, or the answers to the
+ * requests before a "Connection: close" that had more pipelined behind it.
+ * So a connection that closes after it dropped input wants SHUTDOWN once its
+ * output is out: the backend shuts the sending side (the peer reads the whole
+ * answer, then EOF) and calls conn_shut(); the connection then wants READ,
+ * throws away what comes, and wants CLOSE at the peer's EOF, or once
+ * CONN_LINGER_MS have passed (a deadline as any other). A close with nothing
+ * dropped, a kill, and a server stop close at once. */
+enum { CONN_LINGER_MS = 2000 };
+
+/* The backend has shut the socket's sending side, as CONN_WANT_SHUTDOWN asked. */
+void conn_shut(struct conn *c, int64_t now);
 
 /* Server shutdown: finish what is in flight, answer with Connection: close,
  * and close idle connections at once (conn_want() then says CLOSE). */

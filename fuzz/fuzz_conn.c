@@ -185,6 +185,8 @@ static size_t step(struct conn *c, struct capture *to, int ctl, const unsigned c
 
 	if (*now >= conn_deadline(c)) {
 		conn_timeout(c, *now);
+	} else if (w == CONN_WANT_SHUTDOWN) {
+		conn_shut(c, *now); /* as a backend would, at once */
 	} else if (kind == 2) {
 		*now += (ctl & 63) * 200;
 	} else if (kind == 3 && (ctl & 63) == 0) {

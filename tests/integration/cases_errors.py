@@ -7,10 +7,11 @@ else would let a client smuggle a second request past it. The tests send a
 valid request right behind each bad one: it must never be answered.
 """
 
+import socket
 import time
 
 from client import chunked, expect, request
-from suite import check, check_eq, test
+from suite import Fail, check, check_eq, test
 
 FOLLOW = b"GET /plaintext HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -92,6 +93,49 @@ def too_large(t):
     expect(r, 413)
     check(r.closes(), "413 on a chunked body without Connection: close")
     c.wait_closed(t.scaled(3))
+
+
+def eof_not_reset(c, what, timeout):
+    """The next read must be a clean EOF: Fail on bytes, a reset, or silence."""
+    c.sock.settimeout(timeout)
+    try:
+        data = c.sock.recv(65536)
+    except ConnectionResetError:
+        raise Fail("%s: the server reset the connection instead of closing it in stages "
+                   "(RFC 9112, 9.6)" % what)
+    except socket.timeout:
+        raise Fail("%s: no EOF within %.1fs" % (what, timeout))
+    check_eq(data, b"", "%s: bytes after the answer" % what)
+
+
+@test("lingering_close")
+def lingering_close(t):
+    # An upload the server refuses at its head keeps coming. Closing with it
+    # unread would make TCP answer with a reset, which can destroy the 413
+    # before the client reads it; the server shuts its side instead, reads and
+    # drops the rest, and closes once the client is done.
+    piece = b"x" * 65536
+    c = t.connect(timeout=t.scaled(5))
+    c.send(request("POST", "/echo", [("Content-Length", str(4 << 20))]) + piece)
+    r = c.read_response()
+    expect(r, 413)
+    check(r.closes(), "413 without Connection: close")
+    time.sleep(0.05)
+    for _ in range(4):  # more of the body, after the answer: thrown away, no reset
+        try:
+            c.sock.sendall(piece)
+        except OSError as e:
+            raise Fail("sending the rest of the body after the 413: %s" % e)
+    eof_not_reset(c, "after a 413 with the body still coming", t.scaled(3))
+    c.sock.shutdown(socket.SHUT_WR)
+    check_eq(c.wait_closed(t.scaled(3)), b"", "bytes after the EOF")
+    # a head over the limit whose rest is still on its way: the same
+    c = t.connect(timeout=t.scaled(5))
+    c.send(b"GET /plaintext HTTP/1.1\r\nHost: test\r\nX-Big: " + b"v" * 70000)
+    expect(c.read_response(), 431)
+    time.sleep(0.05)
+    c.send(b"v" * 4096 + b"\r\n\r\n" + FOLLOW)
+    eof_not_reset(c, "after a 431 with the head still coming", t.scaled(3))
 
 
 @test("uri_too_long_414")

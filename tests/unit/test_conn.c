@@ -418,7 +418,9 @@ static void check_route(const struct route_vec *v, const struct tc *t)
 		assert_no_field(&r, "Allow");
 	if (v->close) {
 		assert_field(&r, "Connection", "close");
-		assert_int_equal(conn_want(&t->c), CONN_WANT_CLOSE);
+		/* an error drops the rest of the stream: a lingering close */
+		assert_int_equal(conn_want(&t->c),
+		                 v->status >= 400 ? CONN_WANT_SHUTDOWN : CONN_WANT_CLOSE);
 	} else {
 		if (strstr(v->req, "HTTP/1.0") != NULL)
 			assert_field(&r, "Connection", "keep-alive");
@@ -953,7 +955,7 @@ static void test_slow_head(void **state)
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 408);
 	assert_field(&r, "Connection", "close");
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	tc_end(&t);
 }
 
@@ -974,7 +976,7 @@ static void test_slow_body(void **state)
 	tc_drain(&t, 0);
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 408);
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	tc_end(&t);
 }
 
@@ -993,6 +995,71 @@ static void test_stalled_reader(void **state)
 }
 
 /* ---- stopping and end of input ------------------------------------------------ */
+
+/* Closing in stages: after dropping input the connection half-closes and
+ * reads to the peer's EOF; with nothing dropped it closes at once. */
+static void test_linger(void **state)
+{
+	static const char two[] = "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	                          "GET /json HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct tc t;
+
+	(void)state;
+	/* a request pipelined behind a close: the first is answered, then SHUTDOWN */
+	tc_start(&t, 0);
+	tc_feed(&t, two);
+	tc_drain(&t, 0);
+	assert_int_equal(only_resp(&t, false).status, 200);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
+	t.now += 10;
+	conn_shut(&t.c, t.now);
+	assert_true(conn_deadline(&t.c) == t.now + CONN_LINGER_MS);
+	for (int i = 0; i < 3; i++) { /* what comes now is thrown away */
+		tc_feed(&t, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+		assert_int_equal(conn_want(&t.c), CONN_WANT_READ);
+		assert_null(t.c.in);
+		assert_null(t.c.out);
+	}
+	assert_int_equal(only_resp(&t, false).status, 200); /* no second answer */
+	conn_feed(&t.c, NULL, 0, t.now);                    /* the peer's EOF */
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+
+	/* a peer that never closes is closed at the linger deadline */
+	tc_start(&t, 0);
+	tc_feed(&t, "HELLO\r\n\r\n");
+	tc_drain(&t, 0);
+	assert_int_equal(only_resp(&t, false).status, 400);
+	conn_shut(&t.c, t.now);
+	conn_timeout(&t.c, t.now + CONN_LINGER_MS - 1);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_READ);
+	conn_timeout(&t.c, t.now + CONN_LINGER_MS);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+
+	/* a server stop ends the wait */
+	tc_start(&t, 0);
+	tc_feed(&t, "HELLO\r\n\r\n");
+	tc_drain(&t, 0);
+	conn_shut(&t.c, t.now);
+	conn_stop(&t.c);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+
+	/* the peer closed already (EOF while answering): nothing to wait for */
+	tc_start(&t, 0);
+	tc_feed(&t, two);
+	conn_feed(&t.c, NULL, 0, t.now);
+	tc_drain(&t, 0);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+
+	/* Connection: close with nothing behind it: no linger */
+	tc_start(&t, 0);
+	tc_exchange(&t, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+}
 
 static void test_stop(void **state)
 {
@@ -1315,7 +1382,7 @@ static void test_bad_line_after_empty_line(void **state)
 	tc_drain(&t, 0);
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 501);
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	tc_end(&t);
 }
 
@@ -1340,7 +1407,7 @@ static void test_chunked_too_large(void **state)
 	tc_drain(&t, 0);
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 413);
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	assert_true(sent > HTTP_MAX_BODY - sizeof(zeros));
 	tc_end(&t);
 }
@@ -1390,7 +1457,7 @@ static void test_head_limits(void **state)
 	tc_drain(&t, 0);
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 414);
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	tc_end(&t);
 
 	s.len = 0;
@@ -1403,7 +1470,7 @@ static void test_head_limits(void **state)
 	tc_drain(&t, 0);
 	r = only_resp(&t, false);
 	assert_int_equal(r.status, 431);
-	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_SHUTDOWN);
 	tc_end(&t);
 	sbuf_free(&s);
 }
@@ -1567,6 +1634,7 @@ int main(void)
 	unit_add(&l, "slow head gets 408", test_slow_head, NULL);
 	unit_add(&l, "slow body gets 408", test_slow_body, NULL);
 	unit_add(&l, "stalled reader is dropped", test_stalled_reader, NULL);
+	unit_add(&l, "lingering close after dropped input", test_linger, NULL);
 	unit_add(&l, "conn_stop", test_stop, NULL);
 	unit_add(&l, "end of input", test_eof, NULL);
 	UNIT_ADD_TABLE(&l, statics, test_static);
