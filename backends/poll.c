@@ -116,14 +116,12 @@ static ssize_t client_send(struct client *cl)
 	ssize_t n;
 
 	conn_output(&cl->conn, &out);
-	if (out.len > 0) {
-		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
-	} else if (out.file_len > 0) {
-		off_t off = (off_t)out.file_off;
-		n = sendfile(cl->fd, out.file_fd, &off, out.file_len);
-	} else {
+	if (out.len == 0 && out.file_len == 0)
 		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
-	}
+	if (out.len > 0)
+		n = send(cl->fd, out.data, out.len, MSG_NOSIGNAL);
+	else
+		n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off }, out.file_len);
 	return n >= 0 ? n : -errno;
 }
 

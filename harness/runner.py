@@ -181,8 +181,9 @@ def run_rounds(members, ctx, on_round=None):
     """Starts every member's server, then runs trial 1 against each in turn,
     trial 2 against each starting one server further on, and so on; then
     churn's hyperfine batch, one server after another; then stops them all,
-    whatever happened (an exception or Ctrl-C too). A server that does not start gets its failed row and is left out;
-    one that dies has its last row flagged server-died and no more trials.
+    whatever happened (an exception or Ctrl-C too). A server that does not
+    start gets its failed row and is left out; one that dies has its last
+    row flagged server-died and no more trials.
     Returns {server name: rows}, each server's rows in trial order."""
     rows = {m["spec"]["name"]: [] for m in members}
     running = []  # (member, server), in the members' order
@@ -248,8 +249,9 @@ def settle(srv):
 
 def run_alone(step, ctx):
     """Measures one server at a point of its own (idle and memory: the
-    workloads whose ROUNDS is False): its trials back to back, with K idle connections held open while they run and the
-    memory they cost read before them. Returns its rows."""
+    workloads whose ROUNDS is False): its trials back to back, with K idle
+    connections held open while they run and the memory they cost read
+    before them. Returns its rows."""
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
     holder, rows = None, []
     try:
