@@ -1,27 +1,18 @@
 /*
  * io_uring.c - a completion event loop on Linux io_uring.
  *
- * What it teaches: the proactor pattern, next to epoll.c's reactor. epoll
- * says which sockets are ready and the loop makes every call itself; here
- * the loop hands the kernel whole operations (accept, receive, send) as
- * submission queue entries (SQEs) in a ring shared with the kernel, submits
- * a batch with the one io_uring_enter() that also waits, and reads their
- * results as completion queue entries (CQEs) from a second ring, without a
- * system call. user_data, the 64 bits an SQE passes on to its CQEs, holds
- * the struct client * (8-aligned) with the operation in its low 3 bits.
+ * What it teaches: the proactor pattern, beside epoll.c's reactor. The loop
+ * hands the kernel whole operations (accept, receive, send) as submission
+ * queue entries (SQEs), submits a batch with the one io_uring_enter() that
+ * also waits, and reads their results as completion queue entries (CQEs)
+ * without a system call. user_data, the 64 bits an SQE passes on to its
+ * CQEs, holds the struct client * (8-aligned) with the operation in its low
+ * 3 bits. Why each choice (a multishot accept, a provided-buffer ring, a
+ * receive armed per request, sendfile with a poll): labs/lab6-io_uring.
  *
- * The accept is multishot: one SQE, a CQE per connection. A receive takes
- * its buffer from a ring the loop provides and gets it straight back, so an
- * idle connection holds none; it is armed only while the connection wants
- * to read. A send points into conn.c's output; static files go by
- * sendfile(2), with a poll when the socket is full. A closed client's
- * operations are cancelled and the last of their CQEs frees it. Why each
- * choice: labs/lab6-io_uring/README.md and docs/performance-notes.md.
- *
- * Needs: Linux 6.1 (IORING_SETUP_DEFER_TASKRUN: completions run only when
- * the loop waits), liburing 2.3. Where io_uring is missing, older or refused
- * (kernel.io_uring_disabled, seccomp), the binary says so and exits with 3.
- * Built with -DIOM_FAULTS, uring_faults.h makes its I/O awkward (tests).
+ * Needs: Linux 6.1 (IORING_SETUP_DEFER_TASKRUN), liburing 2.3. Where io_uring
+ * is missing, older or refused (kernel.io_uring_disabled, seccomp), it says
+ * so and exits with 3. -DIOM_FAULTS builds in uring_faults.h (tests).
  * Run:   bin/server-io_uring --port 8080, then curl localhost:8080/plaintext
  */
 #include <errno.h>
@@ -63,13 +54,13 @@ _Static_assert(_Alignof(struct client) > OP_MASK, "user_data needs the low bits"
 struct loop {
 	struct worker *w;
 	struct io_uring ring;
-	struct io_uring_buf_ring *br; /* the free receive buffers */
+	struct io_uring_buf_ring *br; /* the free receive buffers; the buffers follow */
 	char *bufs;                   /* BUF_COUNT * BUF_SIZE bytes */
 	struct timer_heap timers;
 	int nclients; /* allocated, closed ones awaiting CQEs included */
 	int64_t now;
 	int64_t accept_again; /* while accept is not armed: when to arm it */
-	bool accept_armed, ring_open;
+	bool accept_armed;
 };
 
 #define CLIENT_OF(t) ((struct client *)((char *)(t)-offsetof(struct client, timer)))
@@ -84,11 +75,6 @@ static struct io_uring_sqe *get_sqe(struct loop *l, struct client *cl, unsigned 
 		io_uring_submit(&l->ring);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)cl | op);
 	return sqe;
-}
-
-static void cancel_accept(struct loop *l)
-{
-	io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), OP_ACCEPT, 0); /* no client */
 }
 
 /* Buffer `bid` goes (back) into the ring, for the kernel to fill. */
@@ -142,33 +128,32 @@ static void client_open(struct loop *l, int fd)
 }
 
 /* Starts sending what the connection has queued: a send of its bytes, or a
- * file's next piece by sendfile(2) at once (or, if the socket is full, a poll
- * for room). Returns 0 or -errno. */
+ * file's next piece by sendfile(2) at once, or if the socket is full a poll
+ * for room. Returns 0 or -errno. */
 static int client_send(struct loop *l, struct client *cl)
 {
 	struct conn_out out;
-	struct io_uring_sqe *sqe;
 	ssize_t n;
 
 	conn_output(&cl->conn, &out);
 	if (out.len > 0) {
-		sqe = get_sqe(l, cl, OP_SEND);
-		io_uring_prep_send(sqe, cl->fd, out.data, FAULT_SEND_LEN(out.len), MSG_NOSIGNAL);
+		io_uring_prep_send(get_sqe(l, cl, OP_SEND), cl->fd, out.data,
+		                   FAULT_SEND_LEN(out.len), MSG_NOSIGNAL);
 		cl->sending = OP_SEND;
 		return 0;
 	}
 	if (out.file_len == 0)
 		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
-	off_t off = (off_t)out.file_off;
-	n = sendfile(cl->fd, out.file_fd, &off, FAULT_SEND_LEN(out.file_len));
-	if (n > 0) {
+	n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off },
+	             FAULT_SEND_LEN(out.file_len));
+	if (n > 0)
 		conn_sent(&cl->conn, (size_t)n, l->now);
-		return 0;
-	}
-	if (n == 0 || errno != EAGAIN)
+	else if (n == 0 || errno != EAGAIN)
 		return n == 0 ? -EIO : -errno; /* the file shrank; the peer is gone */
-	io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
-	cl->sending = OP_POLL;
+	else {
+		io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
+		cl->sending = OP_POLL;
+	}
 	return 0;
 }
 
@@ -254,9 +239,9 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	/* LAB 6 END */
 }
 
-/* One accept CQE: a new socket, or an error. Out of descriptors (or shut
- * down by main()), it backs off instead of spinning: pending connections
- * wait in the backlog until accept_again, when the loop arms it again. */
+/* One accept CQE: a new socket, or an error. Out of descriptors (or with the
+ * listener shut down at a stop), it backs off instead of spinning: pending
+ * connections wait in the backlog until accept_again, when it is armed again. */
 static void accept_complete(struct loop *l, const struct io_uring_cqe *cqe)
 {
 	int res;
@@ -270,7 +255,7 @@ static void accept_complete(struct loop *l, const struct io_uring_cqe *cqe)
 	else
 		client_open(l, res);
 	if (l->accept_armed && FAULT_ACCEPT_CANCEL())
-		cancel_accept(l);
+		io_uring_prep_cancel64(get_sqe(l, NULL, OP_CANCEL), OP_ACCEPT, 0);
 }
 
 /* Calls conn_timeout() for every connection whose deadline has passed. */
@@ -285,14 +270,13 @@ static void expire_timers(struct loop *l)
 	}
 }
 
-/* Shutdown: stop accepting, and tell every connection to finish up. */
+/* Shutdown: stop accepting, and tell every connection to finish up. main()
+ * has shut the listener down, which ends the multishot accept. */
 static void begin_stop(struct loop *l)
 {
 	size_t n = l->timers.len;
 	struct client **all = malloc(n * sizeof(*all) + 1);
 
-	if (l->accept_armed)
-		cancel_accept(l);
 	l->accept_again = INT64_MAX; /* never again */
 	for (size_t i = 0; all != NULL && i < n; i++)
 		all[i] = CLIENT_OF(l->timers.items[i]);
@@ -335,6 +319,13 @@ static int wait_ms(struct loop *l)
 	return ms;
 }
 
+static void loop_close(struct loop *l)
+{
+	io_uring_queue_exit(&l->ring); /* unregisters the buffer ring too */
+	timer_heap_free(&l->timers);
+	free(l->br);
+}
+
 /* Sets up the ring with the options this loop relies on, and a buffer ring
  * holding all BUF_COUNT receive buffers. Returns 0 or -errno: ENOSYS (no
  * io_uring), EPERM (refused), EINVAL (a kernel older than 6.1). */
@@ -342,33 +333,24 @@ static int loop_open(struct loop *l)
 {
 	struct io_uring_params p = { .cq_entries = CQ_ENTRIES };
 	struct io_uring_buf_reg reg = { .ring_entries = BUF_COUNT };
+	size_t ring_size = BUF_COUNT * sizeof(struct io_uring_buf);
 	int rc;
 
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	if ((rc = io_uring_queue_init_params(SQ_ENTRIES, &l->ring, &p)) < 0)
 		return rc;
-	l->ring_open = true;
 	/* the kernel maps the buffer ring: it must start on a page */
-	if (posix_memalign((void **)&l->br, 4096, BUF_COUNT * sizeof(struct io_uring_buf)) != 0 ||
-	    (l->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE)) == NULL)
-		return -ENOMEM;
+	rc = -posix_memalign((void **)&l->br, 4096, ring_size + (size_t)BUF_COUNT * BUF_SIZE);
 	reg.ring_addr = (uintptr_t)l->br;
-	if ((rc = io_uring_register_buf_ring(&l->ring, &reg, 0)) < 0)
+	if (rc < 0 || (rc = io_uring_register_buf_ring(&l->ring, &reg, 0)) < 0) {
+		loop_close(l);
 		return rc;
+	}
+	l->bufs = (char *)l->br + ring_size;
 	io_uring_buf_ring_init(l->br);
 	for (unsigned i = 0; i < BUF_COUNT; i++)
 		buf_give(l, i);
 	return 0;
-}
-
-/* Releases what loop_open() set up, however far it got. */
-static void loop_close(struct loop *l)
-{
-	if (l->ring_open)
-		io_uring_queue_exit(&l->ring); /* unregisters the buffer ring too */
-	timer_heap_free(&l->timers);
-	free(l->br);
-	free(l->bufs);
 }
 
 static int io_uring_probe(void)
@@ -376,7 +358,8 @@ static int io_uring_probe(void)
 	struct loop l = { 0 };
 	int rc = loop_open(&l);
 
-	loop_close(&l);
+	if (rc == 0)
+		loop_close(&l);
 	return rc;
 }
 
@@ -386,10 +369,8 @@ static int io_uring_run(struct worker *w)
 	int64_t give_up = 0, end;
 	int rc = loop_open(l);
 
-	if (rc < 0) {
-		loop_close(l);
+	if (rc < 0)
 		return rc;
-	}
 	l->now = clock_ms();
 	while (give_up == 0 || (l->timers.len > 0 && l->now < give_up)) {
 		if (!l->accept_armed && l->now >= l->accept_again) {
