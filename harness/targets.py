@@ -20,6 +20,7 @@ Needs: plain Python 3. Input: the document of results.py (its "rows" and
 """
 
 import itertools
+import math
 import statistics
 
 import workloads as wl
@@ -177,6 +178,12 @@ def mann_whitney_p(xs, ys):
         if abs(sum(ranks[i] for i in pick) - mean) >= seen - 1e-9:
             hits += 1
     return hits / total
+
+
+def smallest_p(trials):
+    """The smallest p mann_whitney_p() can give with `trials` trials a side:
+    the two most lopsided splits of all C(2n, n)."""
+    return 2 / math.comb(2 * trials, trials)
 
 
 def noise_test(num, den, limit):

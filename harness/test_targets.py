@@ -218,6 +218,12 @@ class Noise(unittest.TestCase):
         self.assertIsNone(p([], [1, 2]))
         self.assertIsNone(p(list(range(11)), list(range(10))))  # too many to enumerate
 
+    def test_smallest_p_is_a_clean_split(self):
+        for n in (3, 5, 7):
+            low, high = list(range(n)), list(range(100, 100 + n))
+            self.assertAlmostEqual(targets.smallest_p(n), targets.mann_whitney_p(high, low))
+        self.assertAlmostEqual(targets.smallest_p(7), 2 / 3432)
+
     def test_rows_settled_or_within_noise(self):
         rows = []
         # epoll above nginx in every trial: met, settled.

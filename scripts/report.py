@@ -157,6 +157,17 @@ def targets_counts_text(doc):
                c[targets.MET + " within noise"], c[targets.NOT_MET + " within noise"]))
 
 
+def smallest_p_text(doc):
+    """How far this run's trials can settle a row: the smallest p with its
+    usual trial count, and that 3 trials never can."""
+    n = max((a["trials"] for a in doc["aggregates"]), default=0)
+    three = "3 trials a side never settle a row (the smallest p is 0.1)."
+    if n <= 3:
+        return three
+    p = ("%.6f" % float("%.1g" % targets.smallest_p(n))).rstrip("0")
+    return "With %d trials a side the smallest p is %s; %s" % (n, p, three)
+
+
 def targets_markdown(doc):
     rows = target_rows(doc)
     for r in rows:
@@ -173,12 +184,12 @@ def targets_markdown(doc):
             "two-sided Mann-Whitney test of one server's trials against the other's "
             "scaled by the goal. *settled* (p < %.2f): every ordering of the trials this "
             "lopsided is rare by chance; *within noise*: the two servers' trials mix, and "
-            "another run could turn the result. With 5 trials a side the smallest p is "
-            "0.008; with 3, 0.1, so 3 trials never settle a row. The trials run in rounds, "
+            "another run could turn the result. %s The trials run in rounds, "
             "one of each server in turn, the first moving on by one each round, so slow "
             "drift falls on both servers' trials alike; a change within a round (a few "
             "seconds) can still favour one of them."
-            % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P), "",
+            % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P, smallest_p_text(doc)),
+            "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
 
 
