@@ -136,24 +136,24 @@ static int client_send(struct loop *l, struct client *cl)
 	ssize_t n;
 
 	conn_output(&cl->conn, &out);
+	if (out.len == 0 && out.file_len == 0)
+		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
 	if (out.len > 0) {
 		io_uring_prep_send(get_sqe(l, cl, OP_SEND), cl->fd, out.data,
 		                   FAULT_SEND_LEN(out.len), MSG_NOSIGNAL);
 		cl->sending = OP_SEND;
 		return 0;
 	}
-	if (out.file_len == 0)
-		return 0; /* conn_output found the file gone: conn_want() says CLOSE */
 	n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off },
 	             FAULT_SEND_LEN(out.file_len));
-	if (n > 0)
+	if (n > 0) {
 		conn_sent(&cl->conn, (size_t)n, l->now);
-	else if (n == 0 || errno != EAGAIN)
-		return n == 0 ? -EIO : -errno; /* the file shrank; the peer is gone */
-	else {
-		io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
-		cl->sending = OP_POLL;
+		return 0;
 	}
+	if (n == 0 || errno != EAGAIN)
+		return n == 0 ? -EIO : -errno; /* the file shrank; the peer is gone */
+	io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
+	cl->sending = OP_POLL;
 	return 0;
 }
 
@@ -271,7 +271,7 @@ static void expire_timers(struct loop *l)
 }
 
 /* Shutdown: stop accepting, and tell every connection to finish up. main()
- * has shut the listener down, which ends the multishot accept. */
+ * shuts the listener down, which ends the multishot accept. */
 static void begin_stop(struct loop *l)
 {
 	size_t n = l->timers.len;
@@ -319,6 +319,7 @@ static int wait_ms(struct loop *l)
 	return ms;
 }
 
+/* Releases what loop_open() set up (it calls this itself if it fails). */
 static void loop_close(struct loop *l)
 {
 	io_uring_queue_exit(&l->ring); /* unregisters the buffer ring too */

@@ -58,8 +58,8 @@ CALLS = ("epoll_wait", "poll", "io_uring_enter", "recvfrom", "sendto", "epoll_ct
          "write", "accept4", "setsockopt", "close")
 URL_PATH = "/plaintext"  # what wrk asks for (--path)
 START_TIMEOUT_S = 30     # for the listening line; valgrind takes a few seconds
-VALGRIND_HINT = (" (the io_uring backend does not start under valgrind 3.19: its loop "
-                 "hangs there; measure it with --mode syscalls,cpu)")
+VALGRIND_HINT = (" (if it is the io_uring backend: it hangs under valgrind 3.19; "
+                 "measure it with --mode syscalls,cpu)")
 
 
 class Server:

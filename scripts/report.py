@@ -158,8 +158,8 @@ def targets_counts_text(doc):
 
 
 def smallest_p_text(doc):
-    """How far this run's trials can settle a row: the smallest p with its
-    usual trial count, and that 3 trials never can."""
+    """How far this run's trials can settle a row: the smallest p with the
+    most trials a point has here, and that 3 trials never can."""
     n = max((a["trials"] for a in doc["aggregates"]), default=0)
     three = "3 trials a side never settle a row (the smallest p is 0.1)."
     if n <= 3:
