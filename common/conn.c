@@ -160,7 +160,8 @@ static char *out_reserve(struct conn *c, size_t n)
 
 static size_t head_len(const char *content_type, const char *extra)
 {
-	return RESPONSE_HEAD_MAX + strlen(content_type) + (extra ? strlen(extra) : 0);
+	return RESPONSE_HEAD_MAX + (content_type ? strlen(content_type) : 0) +
+	       (extra ? strlen(extra) : 0);
 }
 
 static void count_response(struct conn *c, int status)

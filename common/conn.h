@@ -185,8 +185,9 @@ void conn_free(struct conn *c);
 
 /* For handlers: queue a complete response. Status line, Server, Date,
  * Content-Length and Connection are written here; `extra` holds further
- * header lines ("Name: value\r\n"...) or is NULL. For HEAD the body is left
- * out but Content-Length still describes it. */
+ * header lines ("Name: value\r\n"...) or is NULL, and content_type may be
+ * NULL for none. For HEAD the body is left out but Content-Length still
+ * describes it. */
 void conn_respond(struct conn *c, int status, const char *content_type, const char *extra,
                   const void *body, size_t len);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "response.h"
 #include "router.h"
 #include "server.h"
 #include "static_files.h"
@@ -19,6 +20,7 @@ enum route {
 	ROUTE_ECHO,
 	ROUTE_DELAY,
 	ROUTE_STATS,
+	ROUTE_SERVER_OPTIONS, /* "OPTIONS *": what the server as a whole takes */
 };
 
 #define GET_HEAD (ROUTER_METHOD(HTTP_GET) | ROUTER_METHOD(HTTP_HEAD))
@@ -81,8 +83,10 @@ int handlers_begin(struct conn *c, const struct http_request *r)
 	struct router_match m;
 	int rc;
 
-	if (r->target.p[0] == '*')
-		return 404;
+	if (r->target.p[0] == '*') { /* the parser allows it for OPTIONS only */
+		c->req.route = ROUTE_SERVER_OPTIONS;
+		return 0;
+	}
 	if (memchr(path, '%', (size_t)len) != NULL) {
 		if ((len = router_decode(path, (size_t)len, decoded)) < 0)
 			return 400;
@@ -135,6 +139,18 @@ static void respond_stats(struct conn *c)
 	conn_respond(c, 200, "application/json", NULL, body, (size_t)n);
 }
 
+/* RFC 9110 9.3.7: a 200 naming, in Allow, every method some route takes. */
+static void respond_server_options(struct conn *c)
+{
+	unsigned methods = ROUTER_METHOD(HTTP_OPTIONS);
+	char allow[128];
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		methods |= routes[i].methods;
+	response_allow_header(allow, sizeof(allow), methods);
+	conn_respond(c, 200, NULL, allow, "", 0);
+}
+
 void handlers_finish(struct conn *c)
 {
 	static const char hello[] = "Hello, World!";
@@ -158,6 +174,9 @@ void handlers_finish(struct conn *c)
 		break;
 	case ROUTE_STATS:
 		respond_stats(c);
+		break;
+	case ROUTE_SERVER_OPTIONS:
+		respond_server_options(c);
 		break;
 	}
 }

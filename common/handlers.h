@@ -7,6 +7,7 @@
  *   POST     /echo          the request body back
  *   GET|HEAD /delay/<ms>    answers after ms (0..60000) without blocking others
  *   GET|HEAD /stats         JSON counters
+ *   OPTIONS  *              200, with every method some route takes in Allow
  *
  * A request is handled in two steps, because its head and its body may arrive
  * in different reads: handlers_begin() runs when the head is parsed (routing,

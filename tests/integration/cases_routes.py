@@ -153,7 +153,7 @@ def not_found(t):
 
 def allow_set(resp):
     value = resp.header("Allow")
-    check(value is not None, "405 without an Allow field")
+    check(value is not None, "%d without an Allow field" % resp.status)
     return {m.strip() for m in value.split(",")}
 
 
@@ -167,4 +167,19 @@ def not_allowed(t):
         r = c.roundtrip(request(method, path, body=b"x" if method == "POST" else b""))
         expect(r, 405)
         check_eq(allow_set(r), allowed, "Allow of %s %s" % (method, path))
+    expect(c.roundtrip(request("GET", "/plaintext")), 200, body=HELLO)
+
+
+@test("options_asterisk")
+def options_asterisk(t):
+    # "OPTIONS *" asks about the server as a whole (RFC 9110 9.3.7): every
+    # method some route takes. On a route, OPTIONS is a method like others.
+    c = t.connect()
+    r = c.roundtrip(request("OPTIONS", "*"))
+    expect(r, 200, body=b"")
+    check_eq(allow_set(r), {"GET", "HEAD", "POST", "OPTIONS"}, "Allow of OPTIONS *")
+    check_eq(r.header("Content-Type"), None, "Content-Type of an empty answer")
+    r = c.roundtrip(request("OPTIONS", "/plaintext"))
+    expect(r, 405)
+    check_eq(allow_set(r), {"GET", "HEAD"}, "Allow of OPTIONS /plaintext")
     expect(c.roundtrip(request("GET", "/plaintext")), 200, body=HELLO)
