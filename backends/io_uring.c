@@ -10,7 +10,7 @@
  * 3 bits. Why each choice (a multishot accept, a provided-buffer ring, a
  * receive armed per request, sendfile with a poll): labs/lab6-io_uring.
  *
- * Needs: Linux 6.1 (IORING_SETUP_DEFER_TASKRUN), liburing 2.3. Where io_uring
+ * Needs: Linux 6.0 (IORING_SETUP_SINGLE_ISSUER), liburing 2.3. Where io_uring
  * is missing, older or refused (kernel.io_uring_disabled, seccomp), it says
  * so and exits with 3. -DIOM_FAULTS builds in uring_faults.h (tests).
  * Run:   bin/server-io_uring --port 8080, then curl localhost:8080/plaintext
@@ -327,9 +327,11 @@ static void loop_close(struct loop *l)
 	free(l->br);
 }
 
-/* Sets up the ring with the options this loop relies on, and a buffer ring
- * holding all BUF_COUNT receive buffers. Returns 0 or -errno: ENOSYS (no
- * io_uring), EPERM (refused), EINVAL (a kernel older than 6.1). */
+/* Sets up the ring and a buffer ring holding all BUF_COUNT receive buffers.
+ * COOP_TASKRUN: completions that need this thread wait for its next system
+ * call; DEFER_TASKRUN (its next io_uring_enter) left a 100 ms tail at 1024
+ * connections (docs/performance-notes.md). Returns 0 or -errno: ENOSYS (no
+ * io_uring), EPERM (refused), EINVAL (a kernel older than 6.0). */
 static int loop_open(struct loop *l)
 {
 	struct io_uring_params p = { .cq_entries = CQ_ENTRIES };
@@ -337,7 +339,7 @@ static int loop_open(struct loop *l)
 	size_t ring_size = BUF_COUNT * sizeof(struct io_uring_buf);
 	int rc;
 
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
 	if ((rc = io_uring_queue_init_params(SQ_ENTRIES, &l->ring, &p)) < 0)
 		return rc;
 	/* the kernel maps the buffer ring: it must start on a page */
