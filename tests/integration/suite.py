@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -339,11 +340,19 @@ def run_binary(opts, args, timeout=10.0, extra_env=None, prefix=()):
     env = opts.env()
     env.update(extra_env or {})
     argv = list(prefix) + opts.wrapper + [opts.binary] + list(args)
-    try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=env, timeout=timeout * opts.scale)
-    except subprocess.TimeoutExpired:
-        raise Fail("%s did not exit within %.0fs" % (" ".join(args), timeout * opts.scale))
+    for attempt in (1, 2):
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, timeout=timeout * opts.scale)
+        except subprocess.TimeoutExpired:
+            raise Fail("%s did not exit within %.0fs" % (" ".join(args), timeout * opts.scale))
+        # Wine now and then ends a program it never started with 1 and not a
+        # word; the server never fails silently, so that one case is retried.
+        if not (opts.platform == "wine" and p.returncode == 1 and not p.stdout
+                and not p.stderr and attempt == 1):
+            break
+        sys.stderr.write("note: %s exited 1 without output under Wine; trying again\n"
+                         % " ".join(args))
     return (p.returncode, p.stdout.decode("utf-8", "replace"),
             p.stderr.decode("utf-8", "replace"))
 
