@@ -214,11 +214,12 @@ void conn_respond(struct conn *c, int status, const char *content_type, const ch
  * sendfile(2) would take a second system call and a second segment: on
  * loopback that costs more than copying a few KiB (docs/performance-notes.md).
  * Larger files go out by sendfile(2), or in CONN_FILE_CHUNK pieces. */
-void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_t size)
+void conn_respond_file(struct conn *c, const char *content_type, const char *extra, int fd,
+                       uint64_t size)
 {
 	bool with_body = c->req.method != HTTP_HEAD && size > 0;
 	bool small = with_body && size <= CONN_SMALL_FILE;
-	char *p = respond_head(c, 200, content_type, NULL, size, small ? (size_t)size : 0);
+	char *p = respond_head(c, 200, content_type, extra, size, small ? (size_t)size : 0);
 
 	if (p != NULL && small) {
 		if (platform_pread(fd, p, (size_t)size, 0) == (ssize_t)size)

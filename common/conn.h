@@ -83,7 +83,7 @@ struct conn_req {
 	int file_fd;     /* static route: the open file, or -1 */
 	uint32_t arg;    /* route argument (delay ms, content type index) */
 	uint64_t file_size;
-	const char *content_type; /* static route: the file's type */
+	int64_t file_mtime_ns; /* static route: for Last-Modified and ETag */
 };
 
 /* The state of one connection. Backends embed it in their own per-connection
@@ -191,9 +191,10 @@ void conn_free(struct conn *c);
 void conn_respond(struct conn *c, int status, const char *content_type, const char *extra,
                   const void *body, size_t len);
 
-/* For handlers: queue a response whose body is `size` bytes of the open file
- * fd (taken over: closed by the connection). */
-void conn_respond_file(struct conn *c, const char *content_type, int fd, uint64_t size);
+/* For handlers: queue a 200 whose body is `size` bytes of the open file fd
+ * (taken over: closed by the connection); `extra` as for conn_respond(). */
+void conn_respond_file(struct conn *c, const char *content_type, const char *extra, int fd,
+                       uint64_t size);
 
 /* For handlers: answer later. The response is built by the handler's finish
  * function again once `ms` milliseconds have passed. */

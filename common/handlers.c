@@ -7,7 +7,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "conditional.h"
+#include "platform.h"
 #include "response.h"
 #include "router.h"
 #include "server.h"
@@ -21,6 +24,7 @@ enum route {
 	ROUTE_DELAY,
 	ROUTE_STATS,
 	ROUTE_SERVER_OPTIONS, /* "OPTIONS *": what the server as a whole takes */
+	ROUTE_NOT_MODIFIED,   /* a static file the client has already: 304 */
 };
 
 #define GET_HEAD (ROUTER_METHOD(HTTP_GET) | ROUTER_METHOD(HTTP_HEAD))
@@ -75,6 +79,29 @@ static int parse_delay(struct http_str s, uint32_t *ms)
 	return 0;
 }
 
+/* Opens the file, then judges the request's preconditions against it
+ * (conditional.h): the answer is the file, a 304 or a 412. */
+static int begin_static(struct conn *c, const struct http_request *r, struct http_str name)
+{
+	struct static_file f;
+	int rc = static_open(c->srv, name.p, name.len, &f);
+
+	if (rc != 0)
+		return rc;
+	c->req.file_size = f.size;
+	c->req.file_mtime_ns = f.mtime_ns;
+	rc = conditional_check(r, &(struct validator){ f.mtime_ns, f.size }, (int64_t)time(NULL));
+	if (rc != 0) {
+		platform_close_file(f.fd); /* no body goes out */
+		if (rc == 304)
+			c->req.route = ROUTE_NOT_MODIFIED;
+		return rc == 304 ? 0 : rc;
+	}
+	c->req.file_fd = f.fd;
+	c->req.arg = f.type;
+	return 0;
+}
+
 int handlers_begin(struct conn *c, const struct http_request *r)
 {
 	char decoded[HTTP_MAX_URI];
@@ -101,16 +128,8 @@ int handlers_begin(struct conn *c, const struct http_request *r)
 	switch (m.route) {
 	case ROUTE_DELAY:
 		return parse_delay(m.param, &c->req.arg);
-	case ROUTE_STATIC: {
-		const char *type;
-		int fd;
-		rc = static_open(c->srv, m.param.p, m.param.len, &fd, &c->req.file_size, &type);
-		if (rc != 0)
-			return rc;
-		c->req.file_fd = fd;
-		c->req.content_type = type;
-		return 0;
-	}
+	case ROUTE_STATIC:
+		return begin_static(c, r, m.param);
 	case ROUTE_ECHO:
 		c->req.keep_body = true;
 		return 0;
@@ -151,6 +170,21 @@ static void respond_server_options(struct conn *c)
 	conn_respond(c, 200, NULL, allow, "", 0);
 }
 
+/* The file, or a 304 for a version the client has: both carry validators. */
+static void respond_static(struct conn *c)
+{
+	struct validator v = { c->req.file_mtime_ns, c->req.file_size };
+	char fields[VALIDATOR_FIELDS_MAX];
+	int status = c->req.route == ROUTE_NOT_MODIFIED ? 304 : 200;
+
+	validator_fields(fields, &v, status, (int64_t)time(NULL));
+	if (status == 304)
+		conn_respond(c, 304, NULL, fields, "", 0);
+	else
+		conn_respond_file(c, static_type_name(c->req.arg), fields, c->req.file_fd,
+		                  c->req.file_size);
+}
+
 void handlers_finish(struct conn *c)
 {
 	static const char hello[] = "Hello, World!";
@@ -164,7 +198,8 @@ void handlers_finish(struct conn *c)
 		conn_respond(c, 200, "application/json", NULL, json, sizeof(json) - 1);
 		break;
 	case ROUTE_STATIC:
-		conn_respond_file(c, c->req.content_type, c->req.file_fd, c->req.file_size);
+	case ROUTE_NOT_MODIFIED:
+		respond_static(c);
 		break;
 	case ROUTE_ECHO:
 		conn_respond(c, 200, "application/octet-stream", NULL, c->body, c->body_len);

@@ -3,7 +3,7 @@
  *
  *   GET|HEAD /plaintext     text/plain "Hello, World!"
  *   GET|HEAD /json          {"message":"Hello, World!"}
- *   GET|HEAD /static/<path> a file under --root
+ *   GET|HEAD /static/<path> a file under --root, or 304 / 412 (conditional.h)
  *   POST     /echo          the request body back
  *   GET|HEAD /delay/<ms>    answers after ms (0..60000) without blocking others
  *   GET|HEAD /stats         JSON counters

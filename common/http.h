@@ -55,12 +55,14 @@ enum http_method {
 	XX(100, CONTINUE, "Continue")                                 \
 	XX(200, OK, "OK")                                             \
 	XX(204, NO_CONTENT, "No Content")                             \
+	XX(304, NOT_MODIFIED, "Not Modified")                         \
 	XX(400, BAD_REQUEST, "Bad Request")                           \
 	XX(403, FORBIDDEN, "Forbidden")                               \
 	XX(404, NOT_FOUND, "Not Found")                               \
 	XX(405, METHOD_NOT_ALLOWED, "Method Not Allowed")             \
 	XX(408, REQUEST_TIMEOUT, "Request Timeout")                   \
 	XX(411, LENGTH_REQUIRED, "Length Required")                   \
+	XX(412, PRECONDITION_FAILED, "Precondition Failed")           \
 	XX(413, CONTENT_TOO_LARGE, "Content Too Large")               \
 	XX(414, URI_TOO_LONG, "URI Too Long")                         \
 	XX(417, EXPECTATION_FAILED, "Expectation Failed")             \

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conditional.h"
 #include "http.h"
 
 /* Appends a NUL-terminated string; returns the new end. */
@@ -58,11 +59,9 @@ static const struct head_block *server_and_date(void)
 	time_t now = time(NULL);
 
 	if (now != b.second) {
-		struct tm tm;
-		gmtime_r(&now, &tm);
 		b.len = (size_t)(put(b.text, "\r\nServer: " SERVER_NAME "\r\nDate: ") - b.text);
-		b.len += strftime(b.text + b.len, sizeof(b.text) - b.len,
-		                  "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		http_date_format(b.text + b.len, (int64_t)now);
+		b.len += HTTP_DATE_LEN;
 		b.second = now;
 	}
 	return &b;
@@ -83,8 +82,10 @@ size_t response_head_write(char *dst, const struct response_head *h)
 		p = put(p, "\r\nContent-Type: ");
 		p = put(p, h->content_type);
 	}
-	p = put(p, "\r\nContent-Length: ");
-	p = put_u64(p, h->content_length);
+	if (h->status != 304) { /* a 304 has no content, and need not say how long it was */
+		p = put(p, "\r\nContent-Length: ");
+		p = put_u64(p, h->content_length);
+	}
 	if (h->connection == RESPONSE_CLOSE)
 		p = put(p, "\r\nConnection: close");
 	else if (h->connection == RESPONSE_KEEP_ALIVE)

@@ -32,8 +32,8 @@ struct response_head {
 	const char *extra; /* more header lines, each ending in CRLF, or NULL */
 };
 
-/* Writes the head (status line, Server, Date, Content-Type, Content-Length,
- * Connection, extra, blank line) to dst, which has room for
+/* Writes the head (status line, Server, Date, Content-Type, Content-Length
+ * (not for a 304), Connection, extra, blank line) to dst, which has room for
  * RESPONSE_HEAD_MAX + the lengths of content_type and extra. Returns the
  * bytes written. */
 size_t response_head_write(char *dst, const struct response_head *h);

@@ -24,6 +24,7 @@ static const struct {
 	const char *ext;
 	const char *type;
 } types[] = {
+	{ "", "application/octet-stream" }, /* no extension, or one not listed */
 	{ "html", "text/html; charset=utf-8" },
 	{ "htm", "text/html; charset=utf-8" },
 	{ "css", "text/css; charset=utf-8" },
@@ -43,20 +44,25 @@ static const struct {
 	{ "pdf", "application/pdf" },
 };
 
-const char *static_content_type(const char *name, size_t len)
+unsigned static_type_of(const char *name, size_t len)
 {
 	size_t dot = len;
 
 	while (dot > 0 && name[dot - 1] != '.' && name[dot - 1] != '/')
 		dot--;
 	if (dot == 0 || name[dot - 1] != '.')
-		return "application/octet-stream";
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		return 0;
+	for (unsigned i = 1; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct http_str ext = { name + dot, len - dot };
 		if (http_str_ieq(ext, types[i].ext))
-			return types[i].type;
+			return i;
 	}
-	return "application/octet-stream";
+	return 0;
+}
+
+const char *static_type_name(unsigned type)
+{
+	return types[type < sizeof(types) / sizeof(types[0]) ? type : 0].type;
 }
 
 /* Refuses what no file under the root can be called: an empty name, an
@@ -112,8 +118,19 @@ static int open_beneath(const struct server *srv, const char *name)
 	return open_checked(srv, name);
 }
 
-int static_open(const struct server *srv, const char *rel, size_t len, int *fd, uint64_t *size,
-                const char **content_type)
+/* The modification time to the nanosecond where the system keeps it. */
+static int64_t mtime_ns(const struct stat *st)
+{
+#if defined(__APPLE__)
+	return (int64_t)st->st_mtimespec.tv_sec * 1000000000 + st->st_mtimespec.tv_nsec;
+#elif defined(_WIN32)
+	return (int64_t)st->st_mtime * 1000000000;
+#else
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+#endif
+}
+
+int static_open(const struct server *srv, const char *rel, size_t len, struct static_file *f)
 {
 	char name[HTTP_MAX_URI + 1];
 	struct stat st;
@@ -122,14 +139,15 @@ int static_open(const struct server *srv, const char *rel, size_t len, int *fd, 
 		return 404;
 	memcpy(name, rel, len);
 	name[len] = '\0';
-	if ((*fd = open_beneath(srv, name)) < 0)
-		return *fd == -EACCES ? 403 : 404;
-	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if ((f->fd = open_beneath(srv, name)) < 0)
+		return f->fd == -EACCES ? 403 : 404;
+	if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		/* directories, FIFOs, devices and sockets are never served */
-		platform_close_file(*fd);
+		platform_close_file(f->fd);
 		return 403;
 	}
-	*size = (uint64_t)st.st_size;
-	*content_type = static_content_type(name, len);
+	f->size = (uint64_t)st.st_size;
+	f->mtime_ns = mtime_ns(&st);
+	f->type = static_type_of(name, len);
 	return 0;
 }

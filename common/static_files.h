@@ -16,13 +16,22 @@
 
 struct server;
 
-/* Opens `rel` (decoded, relative to --root). On success returns 0 and sets
- * *fd (read-only, the caller closes it), *size and *content_type. Otherwise
- * returns 404 (missing, or outside the root) or 403 (not a regular file). */
-int static_open(const struct server *srv, const char *rel, size_t len, int *fd, uint64_t *size,
-                const char **content_type);
+/* An open file to serve. */
+struct static_file {
+	int fd;        /* read-only; the caller closes it */
+	unsigned type; /* its content type, for static_type_name() */
+	uint64_t size;
+	int64_t mtime_ns; /* modification time, nanoseconds since 1970 */
+};
 
-/* The content type for a file name, by extension. */
-const char *static_content_type(const char *name, size_t len);
+/* Opens `rel` (decoded, relative to --root). On success returns 0 and fills
+ * *f. Otherwise returns 404 (missing, or outside the root) or 403 (not a
+ * regular file). */
+int static_open(const struct server *srv, const char *rel, size_t len, struct static_file *f);
+
+/* The content type of a file name, by its extension: a small number (a
+ * connection keeps it in 4 bytes, not a pointer's 8), and its text. */
+unsigned static_type_of(const char *name, size_t len);
+const char *static_type_name(unsigned type);
 
 #endif

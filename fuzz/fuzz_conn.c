@@ -20,7 +20,7 @@
  * Invariants checked: never CONN_WANT_READ with output pending; a deadline
  * whenever the connection is open; it reaches CLOSE; each response's
  * Content-Length matches the body sent (only a response cut off by a kill may
- * be short); nothing follows a "Connection: close" response; conn_free()
+ * be short; a 304 has neither); nothing follows a "Connection: close" response; conn_free()
  * leaves no memory (ASan) and no descriptor behind. And when the control
  * bytes only cut the stream and the output (no clock, EOF or stop), the
  * answers, byte for byte but the Date, are those the stream gets when fed
@@ -142,7 +142,11 @@ static void check_responses(const char *p, const char *end, bool cut)
 			return; /* a head cut short */
 		h += 4;
 		last = memmem(p, (size_t)(h - p), "\r\nConnection: close\r\n", 21) != NULL;
-		if (memcmp(p, "HTTP/1.1 100 ", 13) == 0) {
+		if (memcmp(p, "HTTP/1.1 100 ", 13) == 0 || memcmp(p, "HTTP/1.1 304 ", 13) == 0) {
+			/* no content, so no Content-Length: the next head follows */
+			if (memmem(p, (size_t)(h - p), "\r\nContent-Length: ", 18) != NULL ||
+			    (last && h != end))
+				abort();
 			p = h;
 			continue;
 		}

@@ -10,6 +10,8 @@ must keep answering.
 """
 
 import hashlib
+import os
+import re
 import time
 
 from client import expect, request
@@ -166,3 +168,54 @@ def directory(t):
     check_eq(r.status, 403, "HEAD of a folder")
     expect(c.roundtrip(request("GET", "/static/sub/nested.txt")), 200,
            body=SITE_FILES["sub/nested.txt"])
+
+
+@test("static_conditional")
+def conditional(t):
+    """A 200 carries Last-Modified and an ETag; sent back, they get a 304
+    with the ETag and no content; If-Match and If-Unmodified-Since that do
+    not hold get a 412; a changed file gets a 200 and a new tag. The
+    connection stays in step after every one (RFC 9110 13, 15.4.5)."""
+    path = os.path.join(t.site.root, "cond.txt")
+    t.site.write("cond.txt", b"version 1\n")
+    os.utime(path, ns=(784111777 * 10**9 + 5, 784111777 * 10**9 + 5))
+    date = "Sun, 06 Nov 1994 08:49:37 GMT"
+    c = t.connect()
+    r = c.roundtrip(request("GET", "/static/cond.txt"))
+    expect(r, 200, body=b"version 1\n")
+    check_eq(r.header("Last-Modified"), date, "Last-Modified")
+    tag = r.header("ETag") or ""
+    check(re.fullmatch(r'"[\x21\x23-\x7e]+"', tag) is not None, "ETag %r is no strong tag" % tag)
+
+    def ask(method, *fields):
+        return c.roundtrip(request(method, "/static/cond.txt", list(fields)), method=method)
+
+    for method, field in (("GET", ("If-None-Match", tag)),
+                          ("GET", ("If-None-Match", '"other", W/' + tag)),
+                          ("HEAD", ("If-None-Match", "*")),
+                          ("GET", ("If-Modified-Since", date)),
+                          ("GET", ("If-Modified-Since", "Sunday, 06-Nov-94 08:49:37 GMT")),
+                          ("GET", ("If-Modified-Since", "Sun Nov  6 08:49:37 1994"))):
+        r = ask(method, field)
+        expect(r, 304, method=method)
+        check_eq((r.header("ETag"), r.header("Content-Length"), r.body), (tag, None, b""),
+                 "304 for %s: %s (ETag, Content-Length, body)" % field)
+    for field in (("If-Modified-Since", "Sun, 06 Nov 1994 08:49:36 GMT"),
+                  ("If-Modified-Since", "not a date"),
+                  ("If-None-Match", '"other"'),
+                  ("If-Match", tag),
+                  ("If-Unmodified-Since", date)):
+        expect(ask("GET", field), 200, body=b"version 1\n")
+    expect(ask("GET", ("If-Match", '"other"')), 412)
+    expect(ask("GET", ("If-Match", "W/" + tag)), 412)  # If-Match compares strongly
+    expect(ask("GET", ("If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:36 GMT")), 412)
+    expect(ask("GET", ("If-None-Match", tag), ("If-Match", '"other"')), 412)
+
+    t.site.write("cond.txt", b"version 22\n")
+    os.utime(path, ns=(784111790 * 10**9, 784111790 * 10**9))
+    r = ask("GET", ("If-None-Match", tag))
+    expect(r, 200, body=b"version 22\n")
+    check(r.header("ETag") not in (None, tag), "the changed file kept its ETag")
+    expect(ask("GET", ("If-Modified-Since", date)), 200, body=b"version 22\n")
+    expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")
+

@@ -7,6 +7,7 @@
 #   test_router  the radix-tree router, percent-decoding, query strings
 #   test_conn    the sans-I/O connection state machine, fed byte strings
 #   test_timer   the deadline heap, against a brute-force model
+#   test_conditional  HTTP-dates, validators, If-Match and friends
 #
 # The tests are built with AddressSanitizer and UndefinedBehaviorSanitizer
 # (and a guard page under every parser input, see unit.h): a unit test that
@@ -23,13 +24,14 @@
 UNIT_SAN ?= $(SAN_asan)
 UNIT_TAG := $(notdir $(firstword $(CC)))$(if $(strip $(UNIT_SAN)),-san)
 UNIT_DIR := build/unit/$(UNIT_TAG)
-UNIT_NAMES := http router conn timer
+UNIT_NAMES := http router conn timer conditional
 UNIT_BINS := $(UNIT_NAMES:%=$(UNIT_DIR)/test_%)
 
 UNIT_DEPS_http := http_parse
 UNIT_DEPS_router := router http_parse
-UNIT_DEPS_conn := conn handlers response router static_files http_parse
+UNIT_DEPS_conn := conn handlers response router static_files http_parse conditional
 UNIT_DEPS_timer := timer
+UNIT_DEPS_conditional := conditional http_parse
 
 $(UNIT_DIR)/%.o: %.c
 	$(call msg,CC,$@)
