@@ -264,6 +264,8 @@ static void respond_error(struct conn *c, int status, bool close_after)
  * does not parse is answered like a GET: with the error text as body. */
 static void req_reset(struct conn *c)
 {
+	if (c->req.file_fd >= 0) /* opened for an answer that went out without it */
+		platform_close_file(c->req.file_fd);
 	memset(&c->req, 0, sizeof(c->req));
 	c->req.file_fd = -1;
 	c->req.method = HTTP_GET;
@@ -560,14 +562,16 @@ void conn_sent(struct conn *c, size_t n, int64_t now)
 	} else if (c->file_left > 0) {
 		c->file_off += (int64_t)n;
 		c->file_left -= n;
-	}
-	if (c->out_sent == c->out_len && c->file_left == 0) {
-		buf_release(&c->out, &c->out_len, &c->out_cap);
-		c->out_sent = 0;
-		if (c->req.file_fd >= 0) {
+		if (c->file_left == 0) { /* the file range is out: its file is done */
 			platform_close_file(c->req.file_fd);
 			c->req.file_fd = -1;
 		}
+	}
+	if (c->out_sent == c->out_len && c->file_left == 0) {
+		/* Not the file here: a pipelined request whose body is still to
+		 * come may hold one open for its answer. */
+		buf_release(&c->out, &c->out_len, &c->out_cap);
+		c->out_sent = 0;
 		conn_resume(c);
 	}
 	/* LAB 4 END */

@@ -219,3 +219,20 @@ def conditional(t):
     expect(ask("GET", ("If-Modified-Since", date)), 200, body=b"version 22\n")
     expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")
 
+
+@test("static_file_waits_for_its_body")
+def file_waits_for_body(t):
+    """A file is opened when its request's head arrives and sent once the
+    body is in. An answer before it that finishes sending meanwhile must
+    not take the file with it (it once closed it, and the connection was
+    dropped where the file should have been)."""
+    c = t.connect(timeout=20)
+    c.send(request("GET", "/nope") +
+           request("GET", "/static/big.bin", [("Content-Length", "3")]))
+    expect(c.read_response(), 404)
+    time.sleep(0.05)  # the 404 is out; the body is not
+    c.send(b"abc")
+    r = c.read_response()
+    expect(r, 200, media="application/octet-stream")
+    check(r.body == t.site.big, "1 MiB body differs (%d bytes)" % len(r.body))
+    expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")

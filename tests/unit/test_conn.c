@@ -1422,6 +1422,44 @@ static void test_file_last_piece_then_request(void **state)
 	assert_int_equal(fd_count(), fds);
 }
 
+/* regression: a file is opened when its request's head is parsed, but sent
+ * only once the request's body is in. When an earlier answer finished
+ * sending in between, the connection took the file for that answer's and
+ * closed it, and then offered the file range on descriptor -1. */
+static void test_file_open_while_earlier_answer_drains(void **state)
+{
+	struct conn_out o;
+	int fds = fd_count();
+
+	(void)state;
+	for (int sendfile = 0; sendfile < 2; sendfile++) {
+		const char *p, *end;
+		struct tc t;
+		struct resp r;
+		tc_start(&t, sendfile ? CONN_SENDFILE : 0);
+		tc_feed(&t, "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+		            "GET /static/big.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n");
+		assert_int_equal(conn_want(&t.c), CONN_WANT_WRITE);
+		conn_output(&t.c, &o);
+		sbuf_add(&t.out, o.data, o.len);
+		conn_sent(&t.c, o.len, t.now); /* the 404 is out; the body is not in */
+		assert_int_equal(conn_want(&t.c), CONN_WANT_READ);
+		tc_feed(&t, "abc");
+		tc_drain(&t, 0);
+		p = t.out.p;
+		end = p + t.out.len;
+		next_resp(&p, end, false, &r);
+		assert_int_equal(r.status, 404);
+		next_resp(&p, end, false, &r);
+		assert_int_equal(r.status, 200);
+		assert_body(&r, big, BIG_SIZE);
+		assert_ptr_equal(p, end);
+		assert_idle(&t);
+		tc_end(&t);
+	}
+	assert_int_equal(fd_count(), fds);
+}
+
 /* regression: an empty line before a request (which clients may send after
  * a body) must not switch off the early check of the request line. */
 static void test_bad_line_after_empty_line(void **state)
@@ -1700,6 +1738,8 @@ int main(void)
 	unit_add(&l, "static file revalidated: 304, 412", test_static_revalidate, NULL);
 	unit_add(&l, "regression: request during a file's last piece",
 	         test_file_last_piece_then_request, NULL);
+	unit_add(&l, "regression: a file opened while an earlier answer drains",
+	         test_file_open_while_earlier_answer_drains, NULL);
 	unit_add(&l, "regression: bad request line after an empty line",
 	         test_bad_line_after_empty_line, NULL);
 	unit_add(&l, "body at the limit is accepted", test_body_at_limit, NULL);
