@@ -554,7 +554,8 @@ void conn_sent(struct conn *c, size_t n, int64_t now)
 	c->now = now;
 	STAT_ADD(c->srv, bytes_out, n);
 	/* LAB 4 BEGIN: partial writes: account n against memory output, then the file; */
-	/* LAB 4 HINT: once all is out, free the buffer, close the file, resume pipelined input. */
+	/* LAB 4 HINT: close the file once its range is out; once all is out, free the buffer and */
+	/* LAB 4 HINT: resume pipelined input (a request still reading its body may hold a file). */
 	/* LAB 4 STUB: (void)n; */
 	/* LAB 4 STUB: conn_kill(c); */
 	if (c->out_sent < c->out_len) {
