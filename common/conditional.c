@@ -3,7 +3,9 @@
  */
 #include "conditional.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 enum {
@@ -389,4 +391,126 @@ int conditional_check(const struct http_request *r, const struct validator *v, i
 	    validator_last_modified(v, now) <= date)
 		return 304;
 	return 0;
+}
+
+/* ---- ranges (RFC 9110 14) ----------------------------------------------------- */
+
+static const char *skip_list_gap(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+		p++;
+	return p;
+}
+
+/* Digits at *p as a number, *p moved past them; false if there are none or
+ * the number does not fit in 64 bits. */
+static bool decimal(const char **p, const char *end, uint64_t *v)
+{
+	const char *start = *p;
+
+	for (*v = 0; *p < end && **p >= '0' && **p <= '9'; (*p)++) {
+		if (*v > (UINT64_MAX - 9) / 10)
+			return false;
+		*v = *v * 10 + (uint64_t)(**p - '0');
+	}
+	return *p > start;
+}
+
+/* "bytes=" and one range-spec: "first-last", "first-" or "-suffix", for a
+ * file of size > 0 bytes. Returns 206 with *rg set, 416, or 0 when the
+ * field is to be ignored (another unit, bad syntax, several ranges). */
+static int parse_range(struct http_str s, uint64_t size, struct byte_range *rg)
+{
+	const char *p, *end = s.p + s.len;
+	uint64_t first = 0, last = UINT64_MAX, suffix = 0;
+	bool is_suffix;
+
+	if (s.len < 6 || !http_str_ieq((struct http_str){ s.p, 6 }, "bytes="))
+		return 0;
+	p = skip_list_gap(s.p + 6, end);
+	is_suffix = p < end && *p == '-';
+	if (is_suffix) {
+		p++;
+		if (!decimal(&p, end, &suffix))
+			return 0;
+	} else {
+		if (!decimal(&p, end, &first) || p == end || *p++ != '-')
+			return 0;
+		if (p < end && *p >= '0' && *p <= '9' && (!decimal(&p, end, &last) || last < first))
+			return 0;
+	}
+	if (skip_list_gap(p, end) != end)
+		return 0; /* a second range (or junk): the whole file will do */
+	if (is_suffix) {  /* the last `suffix` bytes, or the whole file if it is shorter */
+		if (suffix == 0)
+			return 416;
+		first = suffix < size ? size - suffix : 0;
+	}
+	if (first >= size)
+		return 416;
+	last = last < size ? last : size - 1;
+	*rg = (struct byte_range){ first, last - first + 1 };
+	return 206;
+}
+
+/* If-Range (RFC 9110 13.1.5): absent, or naming the current version, by
+ * its entity-tag (compared strongly) or by its Last-Modified date exactly,
+ * and only if that date is a strong validator: a second already over, in
+ * which the file can no longer change unseen. */
+static bool if_range_holds(const struct http_request *r, const struct validator *v, int64_t now)
+{
+	struct http_str val = { NULL, 0 };
+	int lines = 0;
+	char tag[40];
+	int64_t last_modified = validator_last_modified(v, now);
+
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (is_if_field(r->headers[i].name) &&
+		    http_str_ieq(r->headers[i].name, "if-range")) {
+			lines++;
+			val = r->headers[i].value;
+		}
+	}
+	if (lines == 0)
+		return true;
+	if (lines > 1 || val.len == 0)
+		return false;
+	if (val.p[0] == '"') {
+		size_t tag_len = etag_format(tag, v);
+		return val.len == tag_len && memcmp(val.p, tag, tag_len) == 0;
+	}
+	return last_modified < now && http_date_parse(val, now) == last_modified;
+}
+
+int range_check(const struct http_request *r, const struct validator *v, int64_t now,
+                struct byte_range *out)
+{
+	struct http_str range = { NULL, 0 };
+	struct byte_range rg;
+	int lines = 0, rc;
+
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (http_str_ieq(r->headers[i].name, "range")) {
+			lines++;
+			range = r->headers[i].value;
+		}
+	}
+	if (lines != 1 || v->size == 0)
+		return 0; /* no range, or one an empty file cannot express: all of it */
+	rc = parse_range(range, v->size, &rg);
+	if (rc == 0 || !if_range_holds(r, v, now))
+		return 0;
+	if (rc == 206)
+		*out = rg;
+	return rc;
+}
+
+void content_range_field(char *dst, const struct byte_range *rg, uint64_t size)
+{
+	if (rg == NULL)
+		snprintf(dst, CONTENT_RANGE_MAX, "Content-Range: bytes */%" PRIu64 "\r\n", size);
+	else
+		snprintf(dst, CONTENT_RANGE_MAX,
+		         "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", rg->first,
+		         rg->first + rg->len - 1, size);
 }

@@ -10,6 +10,11 @@
  * opposite question ("only if it is still the version I know") and fail
  * with a 412. RFC 9110 13.2.2 fixes the order in which the four are judged.
  *
+ * The same validators make a Range request safe to resume (RFC 9110 14): a
+ * client that has the first half of a file asks for "bytes=N-" with
+ * If-Range naming the version it has, and gets the rest (206) only if that
+ * is still the file; otherwise the whole new file (200).
+ *
  * Dates travel as HTTP-dates (RFC 9110 5.6.7): the server sends the
  * IMF-fixdate form, "Sun, 06 Nov 1994 08:49:37 GMT", and accepts the two
  * obsolete forms as well, as the RFC requires of a recipient.
@@ -29,6 +34,8 @@ enum {
 	HTTP_DATE_LEN = 29, /* an IMF-fixdate, without a terminating NUL */
 	/* "Last-Modified: <date>\r\nETag: \"<16 hex>-<16 hex>\"\r\n" is 90 bytes */
 	VALIDATOR_FIELDS_MAX = 96,
+	/* "Content-Range: bytes <first>-<last>/<size>\r\n" and a NUL */
+	CONTENT_RANGE_MAX = 21 + 3 * 20 + 2 + 2 + 1,
 };
 
 /* Writes the IMF-fixdate of `t` (seconds since 1970, UTC; years 0-9999) to
@@ -63,5 +70,25 @@ void validator_fields(char *dst, const struct validator *v, int status, int64_t 
  * would otherwise be a 200. Returns 0 (answer as usual), 304 (Not Modified)
  * or 412 (Precondition Failed). */
 int conditional_check(const struct http_request *r, const struct validator *v, int64_t now);
+
+/* The bytes of a file to send: len of them from first. */
+struct byte_range {
+	uint64_t first, len;
+};
+
+/* Judges a GET's Range field (and If-Range) for the file, once its
+ * preconditions have passed. Returns 0 (send the whole file: no Range, or
+ * one ignored as RFC 9110 14.2 allows: another unit, bad syntax, more than
+ * one range, an empty file, or an If-Range that does not hold), 206 with
+ * *out set (last byte clamped to the file's; *out is left alone
+ * otherwise), or 416 (the range starts at
+ * or past the end). */
+int range_check(const struct http_request *r, const struct validator *v, int64_t now,
+                struct byte_range *out);
+
+/* Writes "Content-Range: bytes first-last/size\r\n", or for a 416 (rg
+ * NULL) the form with a star in place of first-last, with a NUL; dst has
+ * room for CONTENT_RANGE_MAX bytes. */
+void content_range_field(char *dst, const struct byte_range *rg, uint64_t size);
 
 #endif

@@ -214,16 +214,16 @@ void conn_respond(struct conn *c, int status, const char *content_type, const ch
  * sendfile(2) would take a second system call and a second segment: on
  * loopback that costs more than copying a few KiB (docs/performance-notes.md).
  * Larger files go out by sendfile(2), or in CONN_FILE_CHUNK pieces. */
-void conn_respond_file(struct conn *c, const char *content_type, const char *extra, int fd,
-                       uint64_t size)
+void conn_respond_file(struct conn *c, int status, const char *content_type, const char *extra,
+                       int fd, uint64_t first, uint64_t len)
 {
-	bool with_body = c->req.method != HTTP_HEAD && size > 0;
-	bool small = with_body && size <= CONN_SMALL_FILE;
-	char *p = respond_head(c, 200, content_type, extra, size, small ? (size_t)size : 0);
+	bool with_body = c->req.method != HTTP_HEAD && len > 0;
+	bool small = with_body && len <= CONN_SMALL_FILE;
+	char *p = respond_head(c, status, content_type, extra, len, small ? (size_t)len : 0);
 
 	if (p != NULL && small) {
-		if (platform_pread(fd, p, (size_t)size, 0) == (ssize_t)size)
-			c->out_len += (uint32_t)size;
+		if (platform_pread(fd, p, (size_t)len, (int64_t)first) == (ssize_t)len)
+			c->out_len += (uint32_t)len;
 		else
 			conn_kill(c); /* the file shrank or failed: the length promised is a lie */
 	}
@@ -234,8 +234,8 @@ void conn_respond_file(struct conn *c, const char *content_type, const char *ext
 		return;
 	}
 	c->req.file_fd = fd;
-	c->file_off = 0;
-	c->file_left = size;
+	c->file_off = (int64_t)first;
+	c->file_left = len;
 }
 
 void conn_delay(struct conn *c, uint32_t ms)

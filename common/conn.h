@@ -71,19 +71,24 @@ struct conn_out {
 	size_t file_len;
 };
 
-/* One request's summary, kept across feeds (the head's bytes may be gone). */
+/* One request's summary, kept across feeds (the head's bytes may be gone).
+ * Packed by size: it is most of what an idle connection costs. */
 struct conn_req {
-	uint8_t method;  /* enum http_method */
-	uint8_t minor;   /* HTTP/1.minor */
-	uint8_t route;   /* handlers.c route id */
-	bool keep_alive; /* the client allows another request after this one */
-	bool keep_body;  /* the handler wants the body bytes (/echo) */
-	uint16_t status; /* an error decided at head time, answered after the body */
-	uint16_t allow;  /* for 405: the methods the path allows */
-	int file_fd;     /* static route: the open file, or -1 */
-	uint32_t arg;    /* route argument (delay ms, content type index) */
+	uint8_t method;    /* enum http_method */
+	uint8_t minor;     /* HTTP/1.minor */
+	uint8_t route;     /* handlers.c route id */
+	bool keep_alive;   /* the client allows another request after this one */
+	bool keep_body;    /* the handler wants the body bytes (/echo) */
+	uint8_t type;      /* static route: the content type (static_files.h) */
+	uint16_t status;   /* an error decided at head time, answered after the body */
+	uint16_t allow;    /* for 405: the methods the path allows */
+	uint16_t delay_ms; /* /delay: how long */
+	int file_fd;       /* static route: the open file, or -1 */
+	/* static route: the file's size and modification time (its validators),
+	 * and the bytes to send: all of them, or one range (RFC 9110 14) */
 	uint64_t file_size;
-	int64_t file_mtime_ns; /* static route: for Last-Modified and ETag */
+	int64_t file_mtime_ns;
+	uint64_t range_first, range_len;
 };
 
 /* The state of one connection. Backends embed it in their own per-connection
@@ -93,11 +98,11 @@ struct conn {
 	uint8_t state;     /* enum conn_state */
 	uint8_t flags;     /* CONN_SENDFILE and private flags */
 	uint8_t body_kind; /* enum http_body of the request being read */
+	uint32_t scan;     /* bytes of the pending head already scanned */
 	struct conn_req req;
 	char *in; /* unparsed input, or NULL (then in_len == 0) */
 	uint32_t in_len, in_cap;
-	uint32_t scan; /* bytes of the pending head already scanned */
-	char *out;     /* queued output, or NULL */
+	char *out; /* queued output, or NULL */
 	uint32_t out_len, out_sent, out_cap;
 	char *body; /* request body kept for the handler (/echo) */
 	uint32_t body_len, body_cap;
@@ -191,10 +196,11 @@ void conn_free(struct conn *c);
 void conn_respond(struct conn *c, int status, const char *content_type, const char *extra,
                   const void *body, size_t len);
 
-/* For handlers: queue a 200 whose body is `size` bytes of the open file fd
- * (taken over: closed by the connection); `extra` as for conn_respond(). */
-void conn_respond_file(struct conn *c, const char *content_type, const char *extra, int fd,
-                       uint64_t size);
+/* For handlers: queue a response (200, or 206 for a range) whose body is
+ * `len` bytes of the open file fd from byte `first` (the file is taken
+ * over: closed by the connection); `extra` as for conn_respond(). */
+void conn_respond_file(struct conn *c, int status, const char *content_type, const char *extra,
+                       int fd, uint64_t first, uint64_t len);
 
 /* For handlers: answer later. The response is built by the handler's finish
  * function again once `ms` milliseconds have passed. */

@@ -24,10 +24,16 @@ enum route {
 	ROUTE_DELAY,
 	ROUTE_STATS,
 	ROUTE_SERVER_OPTIONS, /* "OPTIONS *": what the server as a whole takes */
-	ROUTE_NOT_MODIFIED,   /* a static file the client has already: 304 */
+	/* Static answers other than the whole file, decided at head time: */
+	ROUTE_NOT_MODIFIED, /* the client has this version already: 304 */
+	ROUTE_RANGE,        /* one range of the file: 206 */
+	ROUTE_NO_RANGE,     /* a range that starts past the end: 416 */
 };
 
 #define GET_HEAD (ROUTER_METHOD(HTTP_GET) | ROUTER_METHOD(HTTP_HEAD))
+
+/* On every whole file and range: ranges of it may be asked for (RFC 9110 14.3). */
+#define ACCEPT_RANGES "Accept-Ranges: bytes\r\n"
 
 static const struct {
 	const char *pattern;
@@ -62,7 +68,7 @@ void handlers_cleanup(struct server *srv)
 }
 
 /* "/delay/<ms>": decimal milliseconds, 0..DELAY_MAX_MS. */
-static int parse_delay(struct http_str s, uint32_t *ms)
+static int parse_delay(struct http_str s, uint16_t *ms)
 {
 	uint32_t v = 0;
 
@@ -75,30 +81,40 @@ static int parse_delay(struct http_str s, uint32_t *ms)
 	}
 	if (v > DELAY_MAX_MS)
 		return 400;
-	*ms = v;
+	*ms = (uint16_t)v;
 	return 0;
 }
 
-/* Opens the file, then judges the request's preconditions against it
- * (conditional.h): the answer is the file, a 304 or a 412. */
+/* Opens the file, then judges the request's preconditions and, for a GET,
+ * its Range against it (conditional.h): the answer is the file, one range
+ * of it, or a 304, 412 or 416 without it. */
 static int begin_static(struct conn *c, const struct http_request *r, struct http_str name)
 {
+	int64_t now = (int64_t)time(NULL);
+	struct byte_range range = { 0, 0 };
+	struct validator v;
 	struct static_file f;
 	int rc = static_open(c->srv, name.p, name.len, &f);
 
 	if (rc != 0)
 		return rc;
+	v = (struct validator){ f.mtime_ns, f.size };
 	c->req.file_size = f.size;
 	c->req.file_mtime_ns = f.mtime_ns;
-	rc = conditional_check(r, &(struct validator){ f.mtime_ns, f.size }, (int64_t)time(NULL));
-	if (rc != 0) {
-		platform_close_file(f.fd); /* no body goes out */
-		if (rc == 304)
-			c->req.route = ROUTE_NOT_MODIFIED;
-		return rc == 304 ? 0 : rc;
+	rc = conditional_check(r, &v, now);
+	if (rc == 0 && r->method == HTTP_GET)
+		rc = range_check(r, &v, now, &range);
+	if (rc == 304 || rc == 412 || rc == 416) {
+		platform_close_file(f.fd); /* no byte of it goes out */
+		c->req.route = rc == 304 ? ROUTE_NOT_MODIFIED : ROUTE_NO_RANGE;
+		return rc == 412 ? 412 : 0;
 	}
+	if (rc == 206)
+		c->req.route = ROUTE_RANGE;
 	c->req.file_fd = f.fd;
-	c->req.arg = f.type;
+	c->req.type = (uint8_t)f.type;
+	c->req.range_first = rc == 206 ? range.first : 0;
+	c->req.range_len = rc == 206 ? range.len : f.size;
 	return 0;
 }
 
@@ -127,7 +143,7 @@ int handlers_begin(struct conn *c, const struct http_request *r)
 	c->req.route = (uint8_t)m.route;
 	switch (m.route) {
 	case ROUTE_DELAY:
-		return parse_delay(m.param, &c->req.arg);
+		return parse_delay(m.param, &c->req.delay_ms);
 	case ROUTE_STATIC:
 		return begin_static(c, r, m.param);
 	case ROUTE_ECHO:
@@ -170,19 +186,35 @@ static void respond_server_options(struct conn *c)
 	conn_respond(c, 200, NULL, allow, "", 0);
 }
 
-/* The file, or a 304 for a version the client has: both carry validators. */
+/* The file (200), a range of it (206), or a 304: all carry its validators.
+ * A 416 says how long the file is instead. */
 static void respond_static(struct conn *c)
 {
+	static const char no_range[] = "416 Range Not Satisfiable\n";
 	struct validator v = { c->req.file_mtime_ns, c->req.file_size };
-	char fields[VALIDATOR_FIELDS_MAX];
-	int status = c->req.route == ROUTE_NOT_MODIFIED ? 304 : 200;
+	struct byte_range range = { c->req.range_first, c->req.range_len };
+	char fields[sizeof(ACCEPT_RANGES) + VALIDATOR_FIELDS_MAX + CONTENT_RANGE_MAX];
+	size_t n = sizeof(ACCEPT_RANGES) - 1;
 
-	validator_fields(fields, &v, status, (int64_t)time(NULL));
-	if (status == 304)
+	switch ((enum route)c->req.route) {
+	case ROUTE_NOT_MODIFIED:
+		validator_fields(fields, &v, 304, (int64_t)time(NULL));
 		conn_respond(c, 304, NULL, fields, "", 0);
-	else
-		conn_respond_file(c, static_type_name(c->req.arg), fields, c->req.file_fd,
-		                  c->req.file_size);
+		return;
+	case ROUTE_NO_RANGE:
+		content_range_field(fields, NULL, c->req.file_size);
+		conn_respond(c, 416, "text/plain; charset=utf-8", fields, no_range,
+		             sizeof(no_range) - 1);
+		return;
+	default: /* ROUTE_STATIC, ROUTE_RANGE */
+		memcpy(fields, ACCEPT_RANGES, n);
+		validator_fields(fields + n, &v, 200, (int64_t)time(NULL));
+		if (c->req.route == ROUTE_RANGE)
+			content_range_field(fields + strlen(fields), &range, c->req.file_size);
+		conn_respond_file(c, c->req.route == ROUTE_RANGE ? 206 : 200,
+		                  static_type_name(c->req.type), fields, c->req.file_fd,
+		                  range.first, range.len);
+	}
 }
 
 void handlers_finish(struct conn *c)
@@ -199,13 +231,15 @@ void handlers_finish(struct conn *c)
 		break;
 	case ROUTE_STATIC:
 	case ROUTE_NOT_MODIFIED:
+	case ROUTE_RANGE:
+	case ROUTE_NO_RANGE:
 		respond_static(c);
 		break;
 	case ROUTE_ECHO:
 		conn_respond(c, 200, "application/octet-stream", NULL, c->body, c->body_len);
 		break;
 	case ROUTE_DELAY:
-		conn_delay(c, c->req.arg);
+		conn_delay(c, c->req.delay_ms);
 		break;
 	case ROUTE_STATS:
 		respond_stats(c);
@@ -219,7 +253,7 @@ void handlers_finish(struct conn *c)
 void handlers_delayed(struct conn *c)
 {
 	char body[32];
-	int n = snprintf(body, sizeof(body), "delayed %" PRIu32 " ms\n", c->req.arg);
+	int n = snprintf(body, sizeof(body), "delayed %u ms\n", (unsigned)c->req.delay_ms);
 
 	conn_respond(c, 200, "text/plain", NULL, body, (size_t)n);
 }

@@ -55,6 +55,7 @@ enum http_method {
 	XX(100, CONTINUE, "Continue")                                 \
 	XX(200, OK, "OK")                                             \
 	XX(204, NO_CONTENT, "No Content")                             \
+	XX(206, PARTIAL_CONTENT, "Partial Content")                   \
 	XX(304, NOT_MODIFIED, "Not Modified")                         \
 	XX(400, BAD_REQUEST, "Bad Request")                           \
 	XX(403, FORBIDDEN, "Forbidden")                               \
@@ -65,6 +66,7 @@ enum http_method {
 	XX(412, PRECONDITION_FAILED, "Precondition Failed")           \
 	XX(413, CONTENT_TOO_LARGE, "Content Too Large")               \
 	XX(414, URI_TOO_LONG, "URI Too Long")                         \
+	XX(416, RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")       \
 	XX(417, EXPECTATION_FAILED, "Expectation Failed")             \
 	XX(431, HEADERS_TOO_LARGE, "Request Header Fields Too Large") \
 	XX(500, INTERNAL_ERROR, "Internal Server Error")              \

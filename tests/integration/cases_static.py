@@ -236,3 +236,46 @@ def file_waits_for_body(t):
     expect(r, 200, media="application/octet-stream")
     check(r.body == t.site.big, "1 MiB body differs (%d bytes)" % len(r.body))
     expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")
+
+
+@test("static_ranges")
+def ranges(t):
+    """One range of a file (206 with Content-Range), from the middle of the
+    1 MiB file (sent without copying) and the end of a small one; a range
+    past the end (416 with the size); a resumed download with If-Range,
+    which gets the rest only while the file is the same version (RFC 9110
+    14, 13.1.5); several ranges and HEAD get the whole file."""
+    big, n = t.site.big, len(t.site.big)
+    c = t.connect(timeout=20)
+    whole = c.roundtrip(request("GET", "/static/big.bin"))
+    expect(whole, 200)
+    check_eq(whole.header("Accept-Ranges"), "bytes", "Accept-Ranges")
+    tag = whole.header("ETag")
+    for spec, first, last in (("bytes=1000-600999", 1000, 600999),
+                              ("bytes=%d-" % (n - 70000), n - 70000, n - 1),
+                              ("bytes=-5", n - 5, n - 1),
+                              ("bytes=0-0", 0, 0),
+                              ("bytes=10-%d" % (10 * n), 10, n - 1)):
+        r = c.roundtrip(request("GET", "/static/big.bin", [("Range", spec)]))
+        expect(r, 206, media="application/octet-stream")
+        check_eq(r.header("Content-Range"), "bytes %d-%d/%d" % (first, last, n), spec)
+        check(r.body == big[first:last + 1], "%s: wrong bytes" % spec)
+    hello = SITE_FILES["hello.txt"]
+    r = c.roundtrip(request("GET", "/static/hello.txt", [("Range", "bytes=-6")]))
+    expect(r, 206, body=hello[-6:], media="text/plain")
+    r = c.roundtrip(request("GET", "/static/big.bin", [("Range", "bytes=%d-" % n)]))
+    expect(r, 416)
+    check_eq(r.header("Content-Range"), "bytes */%d" % n, "416 Content-Range")
+    resume = [("Range", "bytes=524288-"), ("If-Range", tag)]
+    r = c.roundtrip(request("GET", "/static/big.bin", resume))
+    expect(r, 206)
+    check(r.body == big[524288:], "resumed download: wrong bytes")
+    r = c.roundtrip(request("GET", "/static/big.bin", [resume[0], ("If-Range", '"other"')]))
+    expect(r, 200)
+    check(r.body == big, "If-Range that fails: not the whole file")
+    r = c.roundtrip(request("GET", "/static/big.bin", [("Range", "bytes=0-1,5-6")]))
+    expect(r, 200)
+    r = c.roundtrip(request("HEAD", "/static/big.bin", [("Range", "bytes=0-1")]), method="HEAD")
+    expect(r, 200, method="HEAD")
+    check_eq(r.header("Content-Length"), str(n), "HEAD with Range")
+    expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")

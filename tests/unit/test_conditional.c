@@ -1,16 +1,15 @@
 /*
- * test_conditional.c - unit tests of HTTP-dates, validators and
- * preconditions (common/conditional.h).
+ * test_conditional.c - unit tests of HTTP-dates, validators,
+ * preconditions and ranges (common/conditional.h).
  *
  * What it teaches: a date formatter is checked against the C library's own
  * (every day from 1970 to 2400), a date parser against a table of the three
  * forms and of near misses, each placed against a guard page, and the
- * precondition rules against a table of requests that each pin one line of
- * RFC 9110 13.2.2.
+ * precondition and range rules against tables of requests that each pin
+ * one line of RFC 9110 13.2.2 or 14.
  *
  * Needs: cmocka. Run with `make test-unit`.
  */
-#define _GNU_SOURCE /* gmtime_r, strftime in the C locale: the model */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -244,18 +243,137 @@ static struct pre_vec pres[] = {
 	{ "a short field name", { "If: " TAG }, 0 },
 };
 
+/* Adds up to three "Name: value" fields to a request, as the parser would. */
+static void add_fields(struct http_request *r, const char *const fields[3])
+{
+	for (size_t i = 0; i < 3 && fields[i] != NULL; i++) {
+		const char *colon = strchr(fields[i], ':');
+		struct http_header *h = &r->headers[r->nheaders++];
+		h->name = (struct http_str){ fields[i], (size_t)(colon - fields[i]) };
+		h->value = (struct http_str){ colon + 2, strlen(colon + 2) };
+	}
+}
+
 static void test_preconditions(void **state)
 {
 	const struct pre_vec *v = *state;
 	struct http_request r = { .method = HTTP_GET, .minor = 1 };
 
-	for (size_t i = 0; i < 3 && v->fields[i] != NULL; i++) {
-		const char *colon = strchr(v->fields[i], ':');
-		struct http_header *h = &r.headers[r.nheaders++];
-		h->name = (struct http_str){ v->fields[i], (size_t)(colon - v->fields[i]) };
-		h->value = (struct http_str){ colon + 2, strlen(colon + 2) };
-	}
+	add_fields(&r, v->fields);
 	assert_int_equal(conditional_check(&r, &file, NOW), v->want);
+}
+
+/* ---- ranges (RFC 9110 14) ------------------------------------------------------- */
+
+struct range_vec {
+	const char *name;
+	const char *fields[3]; /* "Name: value" */
+	int want;
+	uint64_t first, len; /* for 206 */
+	uint64_t size;       /* of the file; 0 means the 407 bytes of `file` */
+};
+
+static struct range_vec ranges[] = {
+	{ "no Range", { NULL }, .want = 0 },
+	{ "first-last", { "Range: bytes=0-99" }, 206, .first = 0, .len = 100 },
+	{ "one byte", { "Range: bytes=406-406" }, 206, .first = 406, .len = 1 },
+	{ "open end", { "Range: bytes=400-" }, 206, .first = 400, .len = 7 },
+	{ "last past the end: clamped",
+	  { "Range: bytes=100-5000" },
+	  206,
+	  .first = 100,
+	  .len = 307 },
+	{ "suffix", { "Range: bytes=-10" }, 206, .first = 397, .len = 10 },
+	{ "suffix longer than the file", { "Range: bytes=-1000" }, 206, .first = 0, .len = 407 },
+	{ "unit in capitals", { "Range: BYTES=0-0" }, 206, .first = 0, .len = 1 },
+	{ "empty list elements", { "Range: bytes=, 5-9 ," }, 206, .first = 5, .len = 5 },
+	{ "starts at the end", { "Range: bytes=407-" }, .want = 416 },
+	{ "starts past the end", { "Range: bytes=500-600" }, .want = 416 },
+	{ "suffix of zero bytes", { "Range: bytes=-0" }, .want = 416 },
+	{ "last before first: ignored", { "Range: bytes=10-5" }, .want = 0 },
+	{ "two ranges: ignored", { "Range: bytes=0-1,5-6" }, .want = 0 },
+	{ "two ranges, one past the end: ignored", { "Range: bytes=500-600,0-1" }, .want = 0 },
+	{ "another unit: ignored", { "Range: items=0-1" }, .want = 0 },
+	{ "no '=': ignored", { "Range: bytes 0-1" }, .want = 0 },
+	{ "no numbers: ignored", { "Range: bytes=-" }, .want = 0 },
+	{ "junk after: ignored", { "Range: bytes=0-1x" }, .want = 0 },
+	{ "a sign: ignored", { "Range: bytes=+1-2" }, .want = 0 },
+	{ "over 64 bits: ignored", { "Range: bytes=99999999999999999999-" }, .want = 0 },
+	{ "two Range lines: ignored", { "Range: bytes=0-1", "Range: bytes=0-1" }, .want = 0 },
+	{ "an empty file: ignored", { "Range: bytes=-5" }, .want = 0, .size = UINT64_MAX },
+	{ "If-Range: the tag",
+	  { "Range: bytes=0-9", "If-Range: " TAG },
+	  206,
+	  .first = 0,
+	  .len = 10 },
+	{ "If-Range: another tag", { "Range: bytes=0-9", "If-Range: \"abc\"" }, .want = 0 },
+	{ "If-Range: a weak tag never holds",
+	  { "Range: bytes=0-9", "If-Range: W/" TAG },
+	  .want = 0 },
+	{ "If-Range: the date",
+	  { "Range: bytes=0-9", "If-Range: Sun, 06 Nov 1994 08:49:37 GMT" },
+	  206,
+	  .first = 0,
+	  .len = 10 },
+	{ "If-Range: another date",
+	  { "Range: bytes=0-9", "If-Range: Sun, 06 Nov 1994 08:49:38 GMT" },
+	  .want = 0 },
+	{ "If-Range: not a date", { "Range: bytes=0-9", "If-Range: soon" }, .want = 0 },
+	{ "If-Range that fails turns a 416 into the whole file",
+	  { "Range: bytes=900-", "If-Range: \"abc\"" },
+	  .want = 0 },
+	{ "If-Range without Range", { "If-Range: " TAG }, .want = 0 },
+};
+
+static void test_range(void **state)
+{
+	const struct range_vec *v = *state;
+	struct http_request r = { .method = HTTP_GET, .minor = 1 };
+	struct validator f = file;
+	struct byte_range got = { 12345, 12345 };
+
+	if (v->size == UINT64_MAX)
+		f.size = 0;
+	add_fields(&r, v->fields);
+	assert_int_equal(range_check(&r, &f, NOW, &got), v->want);
+	if (v->want == 206) {
+		assert_int_equal(got.first, v->first);
+		assert_int_equal(got.len, v->len);
+	} else { /* left alone: a caller may not take it for a range */
+		assert_int_equal(got.first, 12345);
+		assert_int_equal(got.len, 12345);
+	}
+}
+
+/* A Last-Modified date in the current second is weak: If-Range by date
+ * must not hold, the file may still change within that second. */
+static void test_if_range_weak_date(void **state)
+{
+	struct http_request r = { .method = HTTP_GET, .minor = 1, .nheaders = 2 };
+	struct byte_range got;
+
+	(void)state;
+	r.headers[0] = (struct http_header){ { "Range", 5 }, { "bytes=0-9", 9 } };
+	r.headers[1] =
+	        (struct http_header){ { "If-Range", 8 }, { "Sun, 06 Nov 1994 08:49:37 GMT", 29 } };
+	assert_int_equal(range_check(&r, &file, MTIME_S + 1, &got), 206);
+	assert_int_equal(range_check(&r, &file, MTIME_S, &got), 0);
+}
+
+static void test_content_range(void **state)
+{
+	char out[CONTENT_RANGE_MAX];
+	struct byte_range rg = { 0, 10 }, max = { 0, UINT64_MAX };
+
+	(void)state;
+	content_range_field(out, &rg, 407);
+	assert_string_equal(out, "Content-Range: bytes 0-9/407\r\n");
+	content_range_field(out, NULL, 407);
+	assert_string_equal(out, "Content-Range: bytes */407\r\n");
+	max.first = UINT64_MAX - 1, max.len = 1;
+	content_range_field(out, &max, UINT64_MAX); /* the longest there is fits */
+	assert_string_equal(out, "Content-Range: bytes 18446744073709551614-18446744073709551614/"
+	                         "18446744073709551615\r\n");
 }
 
 int main(void)
@@ -271,6 +389,10 @@ int main(void)
 	unit_add(&l, "Last-Modified: rounded down, clamped", test_last_modified, NULL);
 	unit_add(&l, "validator fields for a 200 and a 304", test_fields, NULL);
 	UNIT_ADD_TABLE(&l, pres, test_preconditions);
+	UNIT_ADD_TABLE(&l, ranges, test_range);
+	unit_add(&l, "If-Range: a date in the current second is weak", test_if_range_weak_date,
+	         NULL);
+	unit_add(&l, "Content-Range fields", test_content_range, NULL);
 	failed = unit_run(&l, "conditional requests", NULL, NULL);
 	guard_free(&g);
 	return failed != 0;

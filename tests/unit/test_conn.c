@@ -1422,6 +1422,56 @@ static void test_file_last_piece_then_request(void **state)
 	assert_int_equal(fd_count(), fds);
 }
 
+/* Ranges: one from the middle of a large file (a file range or memory
+ * pieces), the end of a small one (read behind the head), a range past
+ * the end (416, saying the size), and HEAD, which ignores Range. */
+static void test_static_ranges(void **state)
+{
+	static const char reqs[] =
+	        "GET /static/big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=70000-169999\r\n\r\n"
+	        "GET /static/index.html HTTP/1.1\r\nHost: a\r\nRange: bytes=-4\r\n\r\n"
+	        "GET /static/index.html HTTP/1.1\r\nHost: a\r\nRange: bytes=10-\r\n\r\n"
+	        "HEAD /static/index.html HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n"
+	        "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+	char want[64];
+	int fds = fd_count();
+
+	(void)state;
+	for (int sendfile = 0; sendfile < 2; sendfile++) {
+		const char *p, *end;
+		struct tc t;
+		struct resp r;
+		tc_start(&t, sendfile ? CONN_SENDFILE : 0);
+		tc_exchange(&t, reqs);
+		p = t.out.p;
+		end = p + t.out.len;
+		next_resp(&p, end, false, &r);
+		assert_int_equal(r.status, 206);
+		snprintf(want, sizeof(want), "bytes 70000-169999/%d", BIG_SIZE);
+		assert_field(&r, "Content-Range", want);
+		assert_field(&r, "Accept-Ranges", "bytes");
+		assert_body(&r, big + 70000, 100000);
+		next_resp(&p, end, false, &r);
+		assert_int_equal(r.status, 206);
+		assert_field(&r, "Content-Range", "bytes 6-9/10");
+		assert_field(&r, "Content-Type", "text/html; charset=utf-8");
+		assert_body(&r, "/p>\n", 4);
+		next_resp(&p, end, false, &r);
+		assert_int_equal(r.status, 416);
+		assert_field(&r, "Content-Range", "bytes */10");
+		next_resp(&p, end, true, &r);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(resp_length(&r), 10);
+		assert_no_field(&r, "Content-Range");
+		next_resp(&p, end, false, &r);
+		assert_body(&r, "Hello, World!", 13);
+		assert_ptr_equal(p, end);
+		assert_idle(&t);
+		tc_end(&t);
+	}
+	assert_int_equal(fd_count(), fds);
+}
+
 /* regression: a file is opened when its request's head is parsed, but sent
  * only once the request's body is in. When an earlier answer finished
  * sending in between, the connection took the file for that answer's and
@@ -1738,6 +1788,7 @@ int main(void)
 	unit_add(&l, "static file revalidated: 304, 412", test_static_revalidate, NULL);
 	unit_add(&l, "regression: request during a file's last piece",
 	         test_file_last_piece_then_request, NULL);
+	unit_add(&l, "static ranges: 206, 416, HEAD ignores Range", test_static_ranges, NULL);
 	unit_add(&l, "regression: a file opened while an earlier answer drains",
 	         test_file_open_while_earlier_answer_drains, NULL);
 	unit_add(&l, "regression: bad request line after an empty line",
