@@ -147,7 +147,8 @@ void conn_output(struct conn *c, struct conn_out *out);
 
 /* Reports that n bytes of what conn_output described were sent (n may be
  * less than offered). Resumes any pipelined requests that were waiting for
- * the output to drain. */
+ * the output to drain. n == 0 for a file range (sendfile(2) returned 0) means
+ * the file ended before the length promised: the connection closes. */
 void conn_sent(struct conn *c, size_t n, int64_t now);
 
 /* What the connection wants next (see enum conn_want). */

@@ -279,3 +279,21 @@ def ranges(t):
     expect(r, 200, method="HEAD")
     check_eq(r.header("Content-Length"), str(n), "HEAD with Range")
     expect(c.roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")
+
+
+@test("static_file_shrinks_while_sent")
+def file_shrinks(t):
+    """A file cut short while it is being sent: sendfile(2) meets its end
+    before the Content-Length already promised. The server closes the
+    connection (the client sees a short body, then EOF) instead of asking
+    again forever, and goes on serving."""
+    size = 32 * len(t.site.big)
+    t.site.write("shrink.bin", t.site.big * 32)
+    c = t.connect(timeout=t.scaled(10))
+    c.send(request("GET", "/static/shrink.bin"))
+    while b"\r\n\r\n" not in c.buf:
+        c._fill(time.monotonic() + t.scaled(5), "the head")
+    os.truncate(os.path.join(t.site.root, "shrink.bin"), 4096)
+    got = len(c.buf) + len(c.wait_closed(timeout=t.scaled(10)))
+    check(got < size, "the whole %d bytes came from a file cut to 4096" % size)
+    expect(t.connect().roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")

@@ -1472,6 +1472,30 @@ static void test_static_ranges(void **state)
 	assert_int_equal(fd_count(), fds);
 }
 
+/* regression: a file that shrinks while it is sent makes sendfile(2) return
+ * 0. Every backend but io_uring reported that as "0 bytes sent" and asked
+ * again, spinning forever; now the connection closes. */
+static void test_file_shrank(void **state)
+{
+	struct conn_out o;
+	struct tc t;
+	int fds = fd_count();
+
+	(void)state;
+	tc_start(&t, CONN_SENDFILE);
+	tc_feed(&t, "GET /static/big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+	conn_output(&t.c, &o);
+	conn_sent(&t.c, o.len, t.now); /* the head */
+	conn_output(&t.c, &o);
+	assert_true(o.file_fd >= 0 && o.file_len == BIG_SIZE);
+	conn_sent(&t.c, 1000, t.now);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_WRITE);
+	conn_sent(&t.c, 0, t.now); /* sendfile(2) found the end */
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+	assert_int_equal(fd_count(), fds);
+}
+
 /* regression: a file is opened when its request's head is parsed, but sent
  * only once the request's body is in. When an earlier answer finished
  * sending in between, the connection took the file for that answer's and
@@ -1789,6 +1813,7 @@ int main(void)
 	unit_add(&l, "regression: request during a file's last piece",
 	         test_file_last_piece_then_request, NULL);
 	unit_add(&l, "static ranges: 206, 416, HEAD ignores Range", test_static_ranges, NULL);
+	unit_add(&l, "regression: a file that shrank while sent closes", test_file_shrank, NULL);
 	unit_add(&l, "regression: a file opened while an earlier answer drains",
 	         test_file_open_while_earlier_answer_drains, NULL);
 	unit_add(&l, "regression: bad request line after an empty line",
