@@ -146,12 +146,12 @@ static int client_send(struct loop *l, struct client *cl)
 	}
 	n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off },
 	             FAULT_SEND_LEN(out.file_len));
-	if (n > 0) {
-		conn_sent(&cl->conn, (size_t)n, l->now);
+	if (n >= 0) {
+		conn_sent(&cl->conn, (size_t)n, l->now); /* 0: the file shrank, conn.c closes */
 		return 0;
 	}
-	if (n == 0 || errno != EAGAIN)
-		return n == 0 ? -EIO : -errno; /* the file shrank; the peer is gone */
+	if (errno != EAGAIN)
+		return -errno; /* the peer is gone */
 	io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
 	cl->sending = OP_POLL;
 	return 0;
@@ -187,7 +187,7 @@ static void client_drive(struct loop *l, struct client *cl)
 			}
 			if (cl->sending)
 				goto wait;
-			continue; /* sendfile(2) made progress */
+			continue; /* sendfile(2) is done: conn_want() says what next */
 		case CONN_WANT_WAIT:
 			goto wait;
 		case CONN_WANT_SHUTDOWN: /* a lingering close (conn.h) */

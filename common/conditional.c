@@ -1,5 +1,6 @@
 /*
- * conditional.c - HTTP-dates, validators and preconditions (see conditional.h).
+ * conditional.c - HTTP-dates, validators, preconditions and ranges (see
+ * conditional.h).
  */
 #include "conditional.h"
 
@@ -261,7 +262,7 @@ static const char *date_text(int64_t t)
 	return last.text;
 }
 
-void validator_fields(char *dst, const struct validator *v, int status, int64_t now)
+size_t validator_fields(char *dst, const struct validator *v, int status, int64_t now)
 {
 	char *p = dst;
 
@@ -274,9 +275,34 @@ void validator_fields(char *dst, const struct validator *v, int status, int64_t 
 	memcpy(p, "ETag: ", 6);
 	p += 6 + etag_format(p + 6, v);
 	memcpy(p, "\r\n", 3);
+	return (size_t)(p + 2 - dst);
 }
 
 /* ---- preconditions ---------------------------------------------------------- */
+
+/* Past the OWS and commas between list elements; empty elements are allowed
+ * (RFC 9110 5.6.1). */
+static const char *skip_list_gap(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+		p++;
+	return p;
+}
+
+/* How many lines of the field `name` (lower case) the request has; *value
+ * is the last one's. */
+static int field_lines(const struct http_request *r, const char *name, struct http_str *value)
+{
+	int lines = 0;
+
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (http_str_ieq(r->headers[i].name, name)) {
+			lines++;
+			*value = r->headers[i].value;
+		}
+	}
+	return lines;
+}
 
 /* Does one field line, "*" or a list of entity-tags, name our tag `tag`?
  * With strong comparison (If-Match) a weak tag W/"..." never matches; with
@@ -293,8 +319,7 @@ static bool etag_list_has(struct http_str list, const char *tag, size_t tag_len,
 	for (;;) {
 		const char *open;
 		bool weak = false;
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++; /* empty list elements are allowed (RFC 9110 5.6.1) */
+		p = skip_list_gap(p, end);
 		if (p == end)
 			return found;
 		if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
@@ -395,13 +420,6 @@ int conditional_check(const struct http_request *r, const struct validator *v, i
 
 /* ---- ranges (RFC 9110 14) ----------------------------------------------------- */
 
-static const char *skip_list_gap(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-		p++;
-	return p;
-}
-
 /* Digits at *p as a number, *p moved past them; false if there are none or
  * the number does not fit in 64 bits. */
 static bool decimal(const char **p, const char *end, uint64_t *v)
@@ -460,17 +478,10 @@ static int parse_range(struct http_str s, uint64_t size, struct byte_range *rg)
 static bool if_range_holds(const struct http_request *r, const struct validator *v, int64_t now)
 {
 	struct http_str val = { NULL, 0 };
-	int lines = 0;
-	char tag[40];
+	int lines = field_lines(r, "if-range", &val);
 	int64_t last_modified = validator_last_modified(v, now);
+	char tag[40];
 
-	for (size_t i = 0; i < r->nheaders; i++) {
-		if (is_if_field(r->headers[i].name) &&
-		    http_str_ieq(r->headers[i].name, "if-range")) {
-			lines++;
-			val = r->headers[i].value;
-		}
-	}
 	if (lines == 0)
 		return true;
 	if (lines > 1 || val.len == 0)
@@ -487,15 +498,9 @@ int range_check(const struct http_request *r, const struct validator *v, int64_t
 {
 	struct http_str range = { NULL, 0 };
 	struct byte_range rg;
-	int lines = 0, rc;
+	int rc;
 
-	for (size_t i = 0; i < r->nheaders; i++) {
-		if (http_str_ieq(r->headers[i].name, "range")) {
-			lines++;
-			range = r->headers[i].value;
-		}
-	}
-	if (lines != 1 || v->size == 0)
+	if (field_lines(r, "range", &range) != 1 || v->size == 0)
 		return 0; /* no range, or one an empty file cannot express: all of it */
 	rc = parse_range(range, v->size, &rg);
 	if (rc == 0 || !if_range_holds(r, v, now))

@@ -1,5 +1,6 @@
 /*
- * conditional.h - validators and conditional requests (RFC 9110 8.8, 13).
+ * conditional.h - validators, conditional and range requests (RFC 9110 8.8,
+ * 13, 14).
  *
  * What it teaches: how a cache asks "has this changed?" without fetching it
  * again. A 200 for a file carries two validators, Last-Modified (the file's
@@ -62,8 +63,9 @@ int64_t validator_last_modified(const struct validator *v, int64_t now);
 
 /* Writes the header lines a 200 carries ("Last-Modified: ...\r\nETag:
  * ...\r\n") or, for a 304, the ETag line alone (RFC 9110 15.4.5), with a
- * NUL. dst has room for VALIDATOR_FIELDS_MAX bytes. */
-void validator_fields(char *dst, const struct validator *v, int status, int64_t now);
+ * NUL. dst has room for VALIDATOR_FIELDS_MAX bytes. Returns the length,
+ * without the NUL. */
+size_t validator_fields(char *dst, const struct validator *v, int status, int64_t now);
 
 /* Judges the request's preconditions against the file's validators, in the
  * order of RFC 9110 13.2.2. Call it only for a GET or HEAD whose answer
@@ -80,9 +82,8 @@ struct byte_range {
  * preconditions have passed. Returns 0 (send the whole file: no Range, or
  * one ignored as RFC 9110 14.2 allows: another unit, bad syntax, more than
  * one range, an empty file, or an If-Range that does not hold), 206 with
- * *out set (last byte clamped to the file's; *out is left alone
- * otherwise), or 416 (the range starts at
- * or past the end). */
+ * *out set (last byte clamped to the file's), or 416 (the range starts at
+ * or past the end). *out is only written for a 206. */
 int range_check(const struct http_request *r, const struct validator *v, int64_t now,
                 struct byte_range *out);
 

@@ -208,9 +208,9 @@ static void respond_static(struct conn *c)
 		return;
 	default: /* ROUTE_STATIC, ROUTE_RANGE */
 		memcpy(fields, ACCEPT_RANGES, n);
-		validator_fields(fields + n, &v, 200, (int64_t)time(NULL));
+		n += validator_fields(fields + n, &v, 200, (int64_t)time(NULL));
 		if (c->req.route == ROUTE_RANGE)
-			content_range_field(fields + strlen(fields), &range, c->req.file_size);
+			content_range_field(fields + n, &range, c->req.file_size);
 		conn_respond_file(c, c->req.route == ROUTE_RANGE ? 206 : 200,
 		                  static_type_name(c->req.type), fields, c->req.file_fd,
 		                  range.first, range.len);
