@@ -1496,6 +1496,33 @@ static void test_file_shrank(void **state)
 	assert_int_equal(fd_count(), fds);
 }
 
+/* The same without sendfile: the next piece's pread() comes up empty, and
+ * the connection closes rather than send fewer bytes than it announced. */
+static void test_file_shrank_copied(void **state)
+{
+	char path[PATH_MAX];
+	struct conn_out o;
+	struct tc t;
+	int fds = fd_count();
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/shrink.bin", root);
+	tc_start(&t, 0);
+	tc_feed(&t, "GET /static/shrink.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+	conn_output(&t.c, &o);
+	conn_sent(&t.c, o.len, t.now); /* the head */
+	conn_output(&t.c, &o);
+	assert_true(o.len == FILE_CHUNK && o.file_fd == -1); /* the first piece, copied */
+	conn_sent(&t.c, o.len, t.now);
+	assert_int_equal(truncate(path, 1000), 0);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_WRITE);
+	conn_output(&t.c, &o); /* pread(2) finds the end */
+	assert_int_equal(o.len, 0);
+	assert_int_equal(conn_want(&t.c), CONN_WANT_CLOSE);
+	tc_end(&t);
+	assert_int_equal(fd_count(), fds);
+}
+
 /* regression: a file is opened when its request's head is parsed, but sent
  * only once the request's body is in. When an earlier answer finished
  * sending in between, the connection took the file for that answer's and
@@ -1716,6 +1743,7 @@ static int make_root(void)
 	put_file("big.bin", big, BIG_SIZE);
 	put_file("small.bin", big, SMALL_FILE);
 	put_file("over.bin", big, SMALL_FILE + 1);
+	put_file("shrink.bin", big, BIG_SIZE); /* cut short by a test */
 	/* What must stay out of reach: base/secret.txt and base/outside/. */
 	put_text("../secret.txt", "secret\n");
 	put_text("../outside/secret.txt", "secret\n");
@@ -1729,7 +1757,7 @@ static void remove_root(void)
 		"root/app.js",    "root/noext",       "root/UPPER.TXT",     "root/empty.txt",
 		"root/big.bin",   "root/fifo",        "root/link-abs.txt",  "root/link-out.txt",
 		"root/link-dir",  "root/link-in.txt", "root/sub/inner.txt", "root/small.bin",
-		"root/over.bin",  "secret.txt",       "outside/secret.txt",
+		"root/over.bin",  "root/shrink.bin",  "secret.txt",         "outside/secret.txt",
 	};
 	static const char *const dirs[] = { "root/sub", "root", "outside", "" };
 	char path[PATH_MAX + 32];
@@ -1814,6 +1842,7 @@ int main(void)
 	         test_file_last_piece_then_request, NULL);
 	unit_add(&l, "static ranges: 206, 416, HEAD ignores Range", test_static_ranges, NULL);
 	unit_add(&l, "regression: a file that shrank while sent closes", test_file_shrank, NULL);
+	unit_add(&l, "a file that shrank while copied closes", test_file_shrank_copied, NULL);
 	unit_add(&l, "regression: a file opened while an earlier answer drains",
 	         test_file_open_while_earlier_answer_drains, NULL);
 	unit_add(&l, "regression: bad request line after an empty line",
