@@ -59,8 +59,12 @@ def _read(path):
 
 
 def git_revision(repo):
+    """HEAD's short hash, "-dirty" if tracked source differs from it. Files
+    under results/ do not count: they are runs, not the code measured, and
+    a run written over a committed one would mark every later run dirty."""
     rev = _first_line(["git", "-C", repo, "rev-parse", "--short=12", "HEAD"])
-    dirty = _first_line(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"])
+    dirty = _first_line(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no",
+                         "--", ".", ":(exclude)results"])
     if rev and ("fatal" in rev or "not a git" in rev):
         return None
     return rev + ("-dirty" if dirty else "") if rev else None

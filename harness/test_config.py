@@ -18,6 +18,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import bench  # noqa: E402
+import envinfo  # noqa: E402
 import servers  # noqa: E402
 import targets  # noqa: E402
 import workloads as wl  # noqa: E402
@@ -97,6 +98,32 @@ class QuickPresetHasTheTargetsPoints(unittest.TestCase):
         self.assertIn(targets.STATIC_BYTES, [n for _, n in wl.STATIC_FILES])
         self.assertIn(0, q["idle"])
         self.assertIn(targets.IDLE_K, q["idle"])
+
+
+class RevisionStamp(unittest.TestCase):
+    """env.json's git_revision: "-dirty" for changed source, not for a
+    run written over a committed one under results/."""
+
+    def test_results_do_not_make_it_dirty(self):
+        with tempfile.TemporaryDirectory() as repo:
+            def git(*argv):
+                subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"]
+                               + list(argv), check=True, stdout=subprocess.DEVNULL)
+            git("init", "-q")
+            os.makedirs(os.path.join(repo, "results", "reference"))
+            for name in ("server.c", "results/reference/README.md"):
+                with open(os.path.join(repo, name), "w") as f:
+                    f.write("one\n")
+            git("add", ".")
+            git("commit", "-q", "-m", "x")
+            clean = envinfo.git_revision(repo)
+            self.assertRegex(clean, r"^[0-9a-f]{12}$")
+            with open(os.path.join(repo, "results", "reference", "README.md"), "w") as f:
+                f.write("a new run\n")
+            self.assertEqual(envinfo.git_revision(repo), clean)
+            with open(os.path.join(repo, "server.c"), "w") as f:
+                f.write("two\n")
+            self.assertEqual(envinfo.git_revision(repo), clean + "-dirty")
 
 
 if __name__ == "__main__":
