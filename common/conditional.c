@@ -12,6 +12,7 @@
 enum {
 	NS_PER_S = 1000000000,
 	S_PER_DAY = 86400,
+	ETAG_MAX = 2 + 16 + 1 + 16, /* "<16 hex>-<16 hex>", quotes included */
 };
 
 /* The last second of 9999-12-31, the latest time a 4-digit year can show. */
@@ -360,7 +361,7 @@ static bool is_if_field(struct http_str name)
 static void gather(const struct http_request *r, const struct validator *v,
                    struct preconditions *pc)
 {
-	char tag[40];
+	char tag[ETAG_MAX];
 	size_t tag_len;
 
 	memset(pc, 0, sizeof(*pc));
@@ -479,17 +480,18 @@ static bool if_range_holds(const struct http_request *r, const struct validator 
 {
 	struct http_str val = { NULL, 0 };
 	int lines = field_lines(r, "if-range", &val);
-	int64_t last_modified = validator_last_modified(v, now);
-	char tag[40];
+	int64_t last_modified;
 
 	if (lines == 0)
 		return true;
 	if (lines > 1 || val.len == 0)
 		return false;
 	if (val.p[0] == '"') {
+		char tag[ETAG_MAX];
 		size_t tag_len = etag_format(tag, v);
 		return val.len == tag_len && memcmp(val.p, tag, tag_len) == 0;
 	}
+	last_modified = validator_last_modified(v, now);
 	return last_modified < now && http_date_parse(val, now) == last_modified;
 }
 
