@@ -17,7 +17,9 @@ alike. After each trial the next waits until the server just measured
 has gone quiet (settle()), so the servers that wait their turn are idle
 and spend no CPU in another's trial. idle and memory points keep one
 server at a time: K idle connections are held open on one server and its
-memory is read. Plain Python 3 stdlib.
+memory is read. The idle point of the largest K has no separate K = 0 point:
+its server takes turns with and without the K connections (paired_idle()),
+so the ratio of the two shares the machine's drift. Plain Python 3 stdlib.
 """
 
 import math
@@ -51,7 +53,11 @@ def make_plan(specs, ctx):
         if workload == "memory" and "idle" in cfg["workloads"]:
             continue  # the idle points record memory per connection as they go
         rounds = wl.runs_in_rounds(workload)
-        for i, param in enumerate(wl.params_for(workload, cfg)):
+        params = wl.params_for(workload, cfg)
+        paired = paired_idle(workload, params)
+        for i, param in enumerate(params):
+            if paired and param == 0:
+                continue  # measured at the point of the most idle connections
             members = []
             for spec in specs:
                 if not applies(spec, workload, cfg):
@@ -59,11 +65,14 @@ def make_plan(specs, ctx):
                 est = 0.6 + (0 if workload == "memory" else cfg["trials"] * per_trial)
                 if workload in ("idle", "memory"):
                     est += param / 4000.0 + (0.6 if param else 0)  # + the warm burst
+                if param == paired:  # the trials without, and opening K again
+                    est += cfg["trials"] * per_trial + cfg["trials"] // 2 * param / 4000.0
                 hyper = workload == "churn" and i == 0 and spec["name"] != "floor"
                 if hyper:
                     est += (cfg["trials"] + 1) * cfg["churn_batch"] / 4000.0 + 0.5
                 members.append({"spec": spec, "workload": workload, "param": param,
-                                "est_s": est, "hyperfine": hyper})
+                                "est_s": est, "hyperfine": hyper,
+                                "paired": param == paired})
             for group in [members] if rounds and members else [[m] for m in members]:
                 points.append({"workload": workload, "param": param, "rounds": rounds,
                                "members": group, "est_s": sum(m["est_s"] for m in group)})
@@ -74,6 +83,18 @@ def make_plan(specs, ctx):
                                                     ", ".join(cfg["wine_workloads"]),
                                                     cfg["preset"]))
     return points
+
+
+def paired_idle(workload, params):
+    """The idle count whose point also measures the same server without
+    idle connections (param 0), trial for trial, or None. Target 4 is the
+    ratio of those two: measured at points of their own they would be
+    minutes apart, and drift on a shared machine would fall on one side
+    only. Paired, they take turns in one server process, so it falls on
+    both alike."""
+    if workload != "idle" or 0 not in params or max(params) <= 0:
+        return None
+    return max(params)
 
 
 def fmt_secs(s):
@@ -110,7 +131,11 @@ def run_plan(points, ctx):
         rows = [r for m in point["members"] for r in per[m["spec"]["name"]]]
         ctx.results.add(rows)
         for m in point["members"]:
-            text = describe(per[m["spec"]["name"]])
+            mine = per[m["spec"]["name"]]
+            text = describe([r for r in mine if r["param"] == point["param"]])
+            bare = [r for r in mine if r["param"] != point["param"]]
+            if bare:  # the paired idle point's trials without idle connections
+                text += "; without: " + describe(bare).strip()
             if point["rounds"]:
                 print(" " * len(head) + "%-26s %s" % (m["spec"]["label"][:26], text),
                       flush=True)
@@ -251,9 +276,12 @@ def run_alone(step, ctx):
     """Measures one server at a point of its own (idle and memory: the
     workloads whose ROUNDS is False): its trials back to back, with K idle
     connections held open while they run and the memory they cost read
-    before them. Returns its rows."""
+    before them. At the paired idle point (paired_idle()) each trial is two,
+    one with the K connections held and one without, their order swapped
+    trial by trial (with, without; without, with; ...), so the connections
+    are closed and opened again every other trial. Returns its rows."""
     srv = servers.Server(step["spec"], ctx.root, ctx.server_cpus, ctx.out, ctx.cfg["workers"])
-    holder, rows = None, []
+    holder, rows, closed = None, [], 0
     try:
         srv.start()
     except servers.StartError as e:
@@ -265,23 +293,40 @@ def run_alone(step, ctx):
             holder, mem_row = hold_idle(step, ctx, srv, k)
             if holder is None:
                 return [mem_row]
-        if step["workload"] != "memory":
-            for trial in range(1, ctx.cfg["trials"] + 1):
-                rows.append(measure_trial(step, ctx, srv, trial))
+        bare, stop = dict(step, param=0), step["workload"] == "memory"
+        for trial in range(1, ctx.cfg["trials"] + 1):
+            if stop:
+                break
+            turns = ([True, False] if trial % 2 else [False, True]) if step.get("paired") \
+                else [True]
+            for held in turns:
+                if held and holder is None and k > 0:
+                    holder, err = open_holder(ctx, srv, k)
+                    if err:
+                        rows.append(failed_row(step, err, trial))
+                        stop = True
+                        break
+                elif not held and holder is not None:
+                    closed += holder.release() or 0
+                    holder = None
+                    settle(srv)  # the server closes its side before the trial
+                rows.append(measure_trial(step if held else bare, ctx, srv, trial))
                 if not srv.alive():
                     rows[-1]["flags"].append("server-died")
+                    stop = True
                     break
         if step["hyperfine"] and srv.alive():
             rows += measure_hyperfine(step, ctx, srv)
         if holder is not None:
-            closed = holder.release()
+            closed += holder.release() or 0
             holder = None
+        if closed:
             for r in rows + [mem_row]:
-                if closed:
+                if r is not None and r["param"] == k:
                     r["flags"].append("idle-closed")
                     r["idle_closed"] = closed
-            if "memory" in ctx.cfg["workloads"]:
-                rows.append(mem_row)
+        if mem_row is not None and "memory" in ctx.cfg["workloads"]:
+            rows.append(mem_row)
     finally:
         if holder is not None:
             holder.proc.kill()
@@ -290,6 +335,18 @@ def run_alone(step, ctx):
         if code not in (0, None, -15) and rows:
             rows[-1]["flags"].append("server-exit-%d" % code)
     return rows
+
+
+def open_holder(ctx, srv, k):
+    """Opens k idle connections with idle_holder. Returns (holder, None), or
+    (None, the reason it failed)."""
+    holder = load.IdleHolder(os.path.join(ctx.tools, "idle_holder"), srv.port, k,
+                             ctx.client_cpus)
+    err = holder.wait_holding(timeout_s=20 + k / 500.0)
+    if err:
+        return None, err
+    time.sleep(0.1)  # let the last accepted connections settle
+    return holder, None
 
 
 def hold_idle(step, ctx, srv, k):
@@ -307,12 +364,9 @@ def hold_idle(step, ctx, srv, k):
         return None, failed_row(step, err)
     time.sleep(0.1)  # let the burst's connections close
     before = srv.memory_kb()
-    holder = load.IdleHolder(os.path.join(ctx.tools, "idle_holder"), srv.port, k,
-                             ctx.client_cpus)
-    err = holder.wait_holding(timeout_s=20 + k / 500.0)
+    holder, err = open_holder(ctx, srv, k)
     if err:
         return None, failed_row(step, err)
-    time.sleep(0.1)  # let the last accepted connections settle
     after = srv.memory_kb()
     row = base_row(dict(step, workload="memory"), 1, tool="rss")
     row["conns"] = k

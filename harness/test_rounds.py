@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import load  # noqa: E402
 import results as res  # noqa: E402
 import runner  # noqa: E402
 import workloads as wl  # noqa: E402
@@ -109,16 +110,24 @@ class Plan(unittest.TestCase):
         try:
             specs = [spec("epoll"), spec("poll"), ref("floor"), ref("nginx")]
             ctx = Ctx(tmp, ("plaintext", "churn", "idle", "delay", "memory"), conns=[16, 64],
-                      idle=[0, 1000], delay_conns=[100])
+                      idle=[0, 100, 1000], delay_conns=[100])
             points = runner.make_plan(specs, ctx)
             got = [(p["workload"], p["param"], p["rounds"],
                     [m["spec"]["name"] for m in p["members"]]) for p in points]
             everyone = ["epoll", "poll", "floor", "nginx"]
             want = [("plaintext", 16, True, everyone), ("plaintext", 64, True, everyone),
                     ("churn", 64, True, ["epoll", "poll", "nginx"])]
-            want += [("idle", k, False, [n]) for k in (0, 1000) for n in everyone]
+            # no idle=0 point: the one of 1000 measures without them as well
+            want += [("idle", k, False, [n]) for k in (100, 1000) for n in everyone]
             want += [("delay", 100, True, ["epoll", "poll"])]
             self.assertEqual(got, want)  # memory is read at the idle points
+            paired = [(p["param"], m.get("paired")) for p in points for m in p["members"]
+                      if p["workload"] == "idle"]
+            self.assertEqual(paired, [(100, False)] * 4 + [(1000, True)] * 4)
+            self.assertEqual(runner.paired_idle("idle", [0, 1000]), 1000)
+            for params in ([0], [1000], [100, 1000]):
+                self.assertIsNone(runner.paired_idle("idle", params), params)
+            self.assertIsNone(runner.paired_idle("memory", [0, 1000]))
             churn = points[2]
             self.assertTrue(all(m["hyperfine"] for m in churn["members"]))
             for p in points:
@@ -209,6 +218,31 @@ class WithServers(unittest.TestCase):
         # (a tick is 10 ms; the loaded one spends some 300 ms a trial).
         self.assertTrue(rec.idle_ticks, "no reading of a waiting server")
         self.assertLessEqual(max(rec.idle_ticks), 1, rec.idle_ticks)
+
+    def test_the_paired_idle_point_takes_turns(self):
+        """With and without the idle connections, one server process, the
+        order swapped trial by trial; each trial sees what it claims (the
+        server's own count of open connections, /stats among them)."""
+        ctx = Ctx(self.tmp, ("idle", "memory"), idle=[0, 50])
+        seen = []
+
+        def before(name, trial, servers):
+            stats = load.stats_snapshot(servers[name].port)
+            seen.append((trial, stats["connections"]["active"] - 1))
+
+        shown = io.StringIO()
+        with Recorder(before), contextlib.redirect_stdout(shown):
+            runner.run_plan(runner.make_plan([spec("epoll")], ctx), ctx)
+        self.assertEqual(seen, [(1, 50), (1, 0), (2, 0), (2, 50), (3, 50), (3, 0)])
+        got = [(r["workload"], r["param"], r["trial"]) for r in ctx.results.rows]
+        self.assertEqual(got, [("idle", 50, 1), ("idle", 0, 1), ("idle", 0, 2), ("idle", 50, 2),
+                               ("idle", 50, 3), ("idle", 0, 3), ("memory", 50, 1)])
+        for r in ctx.results.rows:
+            self.assertNotIn("failed", r["flags"], r.get("error"))
+            if r["workload"] == "idle":
+                self.assertGreater(r["rps"] or 0, 0)
+        lines = shown.getvalue().splitlines()
+        self.assertRegex(lines[-1], r"idle=50 +\d+ req/s .* B/conn.*; without: \d+ req/s")
 
     def test_a_server_that_does_not_start_is_left_out(self):
         bad = os.path.join(self.tmp, "server-unavailable")

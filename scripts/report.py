@@ -187,7 +187,8 @@ def targets_markdown(doc):
             "another run could turn the result. %s The trials run in rounds, "
             "one of each server in turn, the first moving on by one each round, so slow "
             "drift falls on both servers' trials alike; a change within a round (a few "
-            "seconds) can still favour one of them."
+            "seconds) can still favour one of them. Target 4's two sides, with and without "
+            "the idle connections, take turns in one server process, trial by trial."
             % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P, smallest_p_text(doc)),
             "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
