@@ -112,6 +112,7 @@ help:
 	@echo "  bench-all       benchmark every backend and draw the charts (harness/README.md)"
 	@echo "  bench-micro     parser and state-machine micro-benchmarks (bench/README.md)"
 	@echo "  plots RUN=dir   redraw the charts of a results folder"
+	@echo "  compare A=dir B=dir   how far two runs agree on the targets, row by row"
 	@echo "  fuzz            libFuzzer targets for FUZZ_TIME seconds each; fuzz-smoke is the short CI form"
 	@echo "  soak            a million mixed requests per backend, then RSS and fds back to baseline"
 	@echo "  test-valgrind   the integration suite under valgrind memcheck (threads, epoll)"

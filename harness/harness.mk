@@ -4,6 +4,7 @@
 #                           and the reference servers, write results/<stamp>-<host>/
 #   make bench-all PRESET=full   the long version (quick is the default)
 #   make plots RUN=dir      redraw the charts and the report of a results folder
+#   make compare A=dir B=dir    how far two runs agree on the targets, row by row
 #   make test-harness       the harness's unit tests plus a short end-to-end bench
 #   make bench-scaling      --workers 1 against 2 (SCALING_WORKERS), plaintext,
 #                           server and client sharing CPUs 0,1 (docs/scaling.md)
@@ -86,4 +87,9 @@ plots:
 test-harness: $(SERVERS) $(HARNESS_TOOLS)
 	@$(HARNESS_PY) harness/test_harness.py
 
-.PHONY: bench-all bench-deps bench-scaling bench-tools plots test-harness
+compare:
+	@test -n "$(A)" -a -n "$(B)" || \
+		{ echo "usage: make compare A=results/<run> B=results/<run>"; exit 2; }
+	@$(HARNESS_PY) scripts/compare.py "$(A)" "$(B)"
+
+.PHONY: bench-all bench-deps bench-scaling bench-tools compare plots test-harness

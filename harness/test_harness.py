@@ -8,7 +8,8 @@
    its output, against server-epoll and a server that splits its answers,
    and a one-trial static bench), test_rounds.py (the order of the trials:
    rounds across the servers of a point, idle and memory one server at a
-   time; a server that does not start, one that dies, an interruption).
+   time; a server that does not start, one that dies, an interruption),
+   test_compare.py (scripts/compare.py: two runs' verdicts row by row).
 2. The floor and idle_holder, driven directly: the floor answers 16
    pipelined requests split at awkward offsets with exactly 16 responses;
    idle_holder's connections really are open on the server (its /stats).
@@ -49,7 +50,7 @@ import servers  # noqa: E402
 import workloads as wl  # noqa: E402
 
 UNIT_TESTS = ("test_parse.py", "test_targets.py", "test_config.py", "test_discard.py",
-              "test_rounds.py")
+              "test_rounds.py", "test_compare.py")
 
 passed, failed = 0, 0
 
