@@ -121,6 +121,8 @@ PRESETS = {
     # 256 in the plaintext sweep adds 10 points (8 servers and 2 under Wine),
     # pipelining at 64 as well as 256 adds 8, the warm burst before each idle
     # baseline about 0.5 s on 16 points: some 75 s, so about 7.8 minutes.
+    # Since the idle point of 10,000 also takes the trials without them (and
+    # the idle=0 point went), a whole quick run took 453 s here.
     "quick": {
         "duration": 0.75,
         "trials": 3,
