@@ -244,6 +244,33 @@ class WithServers(unittest.TestCase):
         lines = shown.getvalue().splitlines()
         self.assertRegex(lines[-1], r"idle=50 +\d+ req/s .* B/conn.*; without: \d+ req/s")
 
+    def test_the_paired_idle_point_when_opening_again_fails(self):
+        """The K connections cannot be opened a second time: that trial gets
+        a failed row with the reason, the point ends there, and every row
+        measured so far is kept, the memory reading too."""
+        ctx = Ctx(self.tmp, ("idle", "memory"), idle=[0, 50])
+        (point,) = runner.make_plan([spec("epoll")], ctx)
+        real, calls = runner.open_holder, []
+
+        def second_fails(ctx_, srv, k):
+            calls.append(k)
+            if len(calls) == 2:
+                return None, "idle_holder could not open %d connections: test" % k
+            return real(ctx_, srv, k)
+
+        runner.open_holder = second_fails
+        try:
+            rows = runner.run_point(point, ctx)["epoll"]
+        finally:
+            runner.open_holder = real
+        got = [(r["workload"], r["param"], r["trial"], "failed" in r["flags"])
+               for r in rows]
+        self.assertEqual(got, [("idle", 50, 1, False), ("idle", 0, 1, False),
+                               ("idle", 0, 2, False), ("idle", 50, 2, True),
+                               ("memory", 50, 1, False)])
+        self.assertIn("could not open 50 connections", rows[3]["error"])
+        self.assertEqual(calls, [50, 50])
+
     def test_a_server_that_does_not_start_is_left_out(self):
         bad = os.path.join(self.tmp, "server-unavailable")
         with open(bad, "w") as f:
