@@ -293,28 +293,21 @@ def run_alone(step, ctx):
             holder, mem_row = hold_idle(step, ctx, srv, k)
             if holder is None:
                 return [mem_row]
-        bare, stop = dict(step, param=0), step["workload"] == "memory"
-        for trial in range(1, ctx.cfg["trials"] + 1):
-            if stop:
-                break
-            turns = ([True, False] if trial % 2 else [False, True]) if step.get("paired") \
-                else [True]
-            for held in turns:
-                if held and holder is None and k > 0:
-                    holder, err = open_holder(ctx, srv, k)
-                    if err:
-                        rows.append(failed_row(step, err, trial))
-                        stop = True
-                        break
-                elif not held and holder is not None:
-                    closed += holder.release() or 0
-                    holder = None
-                    settle(srv)  # the server closes its side before the trial
-                rows.append(measure_trial(step if held else bare, ctx, srv, trial))
-                if not srv.alive():
-                    rows[-1]["flags"].append("server-died")
-                    stop = True
+        bare = dict(step, param=0)
+        for trial, held in idle_turns(step, ctx.cfg["trials"]):
+            if held and holder is None and k > 0:
+                holder, err = open_holder(ctx, srv, k)
+                if err:
+                    rows.append(failed_row(step, err, trial))
                     break
+            elif not held and holder is not None:
+                closed += holder.release() or 0
+                holder = None
+                settle(srv)  # the server closes its side before the trial
+            rows.append(measure_trial(step if held else bare, ctx, srv, trial))
+            if not srv.alive():
+                rows[-1]["flags"].append("server-died")
+                break
         if step["hyperfine"] and srv.alive():
             rows += measure_hyperfine(step, ctx, srv)
         if holder is not None:
@@ -335,6 +328,19 @@ def run_alone(step, ctx):
         if code not in (0, None, -15) and rows:
             rows[-1]["flags"].append("server-exit-%d" % code)
     return rows
+
+
+def idle_turns(step, trials):
+    """The trials of a point of one server, in the order they run, as
+    (trial, held): held says whether its K idle connections are open. The
+    paired idle point takes both turns each trial, swapping their order
+    (with, without; without, with; ...); a memory point takes none."""
+    if step["workload"] == "memory":
+        return []
+    if not step.get("paired"):
+        return [(t, True) for t in range(1, trials + 1)]
+    return [(t, held) for t in range(1, trials + 1)
+            for held in ((True, False) if t % 2 else (False, True))]
 
 
 def open_holder(ctx, srv, k):

@@ -213,13 +213,20 @@ def compare(target, point, num, den, goal, limit):
     return row
 
 
+def settled(row):
+    """Whether a row's trials settle its verdict: True, False (within
+    noise), or None (no trials to test: one reading, not measured)."""
+    p = row.get("p")
+    return None if p is None or row["status"] == MISSING else p < SETTLED_P
+
+
 def noise_text(row):
     """The report's word on a row's trials: 'settled (p=0.008)', 'within
     noise (p=0.42)', or '-' (no trials to test: one reading, not measured)."""
-    p = row.get("p")
-    if p is None or row["status"] == MISSING:
+    s = settled(row)
+    if s is None:
         return "-"
-    return "%s (p=%.3f)" % ("settled" if p < SETTLED_P else "within noise", p)
+    return "%s (p=%.3f)" % ("settled" if s else "within noise", row["p"])
 
 
 def absolute(target, point, fig, goal, limit, unit):
@@ -319,6 +326,5 @@ def counts(rows):
     out["flagged"] = sum(1 for r in rows if r["flags"] and r["status"] != MISSING)
     for status in (MET, NOT_MET):
         out[status + " within noise"] = sum(
-            1 for r in rows if r["status"] == status and r.get("p") is not None
-            and r["p"] >= SETTLED_P)
+            1 for r in rows if r["status"] == status and settled(r) is False)
     return out

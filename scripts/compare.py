@@ -47,10 +47,6 @@ def verdicts(doc):
             if r["status"] != targets.MISSING}
 
 
-def settled(row):
-    return row.get("p") is not None and row["p"] < targets.SETTLED_P
-
-
 def cell(row):
     return "%s %s, %s" % (targets.ratio_text(row), row["status"], targets.noise_text(row))
 
@@ -62,14 +58,14 @@ def agreement(a, b):
     keys = [k for k in a if k in b]
     same = [k for k in keys if a[k]["status"] == b[k]["status"]]
     turned = [k for k in keys if a[k]["status"] != b[k]["status"]]
-    sa = [k for k in keys if settled(a[k])]
-    sb = [k for k in keys if settled(b[k])]
+    sa = [k for k in keys if targets.settled(a[k])]
+    sb = [k for k in keys if targets.settled(b[k])]
     return keys, {
         "rows": len(keys), "same": len(same),
         "settled_a": len(sa), "settled_a_same": sum(k in same for k in sa),
         "settled_b": len(sb), "settled_b_same": sum(k in same for k in sb),
         "turned": turned,
-        "turned_settled": [k for k in turned if settled(a[k]) or settled(b[k])],
+        "turned_settled": [k for k in turned if targets.settled(a[k]) or targets.settled(b[k])],
     }
 
 
