@@ -28,7 +28,7 @@ BENCH_DIR := build/bench/$(notdir $(firstword $(CC)))
 BENCH_RUNS ?= 7
 BENCH_MS ?= 40
 BENCH_DEFS = -DBENCH_CFLAGS='"$(strip $(ALL_CFLAGS))"'
-BENCH_CONN_DEPS := conn handlers response router static_files http_parse
+BENCH_CONN_DEPS := conditional conn handlers response router static_files http_parse
 BENCH_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 $(BENCH_DIR)/%.o: %.c
