@@ -4,7 +4,7 @@
  *
  * What it teaches: how to measure a few hundred nanoseconds honestly. Each
  * input is parsed the way conn.c parses it (http_head_end, then
- * http_parse_request on the head) many times in a row; one timed run is
+ * http_parse_head on the head) many times in a row; one timed run is
  * `iters` such passes, and the figure reported is the median of several
  * runs, with scalar and SIMD runs interleaved so that a noisy neighbour or a
  * frequency change hurts both alike. The method (CPU, compiler, flags,
@@ -109,7 +109,7 @@ static int parse_all(const char *buf, size_t len)
 
 	while (off < len) {
 		size_t end = http_head_end(buf + off, len - off, 0);
-		if (end == 0 || http_parse_request(buf + off, end, &req) != (int)end)
+		if (end == 0 || http_parse_head(buf + off, end, &req) != (int)end)
 			return -1;
 		off += end;
 		n++;
@@ -165,7 +165,7 @@ static void print_method(int runs, double ms)
 			break;
 		}
 	}
-	printf("parser micro-benchmark: http_head_end + http_parse_request per request\n");
+	printf("parser micro-benchmark: http_head_end + http_parse_head per request\n");
 	printf("  cpu:       %s\n", cpu);
 	printf("  compiler:  %s\n", __VERSION__);
 	printf("  flags:     %s\n", BENCH_CFLAGS);
@@ -247,6 +247,6 @@ int main(int argc, char **argv)
 		free(in[i].buf);
 	}
 	printf("\n(scalar / SIMD > 1 means the fast paths are faster; time per request includes\n"
-	       " both http_head_end and http_parse_request, as conn.c calls them)\n");
+	       " both http_head_end and http_parse_head, as conn.c calls them)\n");
 	return 0;
 }

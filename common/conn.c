@@ -78,7 +78,7 @@ static int buf_reserve(char **buf, uint32_t *cap, size_t need)
 		return 0;
 	while (ncap < need)
 		ncap *= 2;
-	if ((p = realloc(*buf, ncap)) == NULL)
+	if ((p = *buf ? realloc(*buf, ncap) : malloc(ncap)) == NULL) /* malloc: the usual case */
 		return -1;
 	*buf = p;
 	*cap = (uint32_t)ncap;
@@ -362,7 +362,7 @@ static size_t on_head(struct conn *c, const char *p, size_t len)
 	}
 	c->scan = 0;
 	c->flags &= (uint8_t)~F_LINE_OK;
-	rc = http_parse_request(p, end, &req);
+	rc = http_parse_head(p, end, &req); /* whole: no second search for its end */
 	if (rc < 0)
 		return fail(c, -rc, len);
 	return start_request(c, &req, (size_t)rc);

@@ -124,6 +124,12 @@ struct http_request {
  * Leading empty lines are skipped, and a bare LF ends a line (RFC 9112 2.2). */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
+/* http_parse_request() for a caller that has already found the head whole:
+ * buf[0..len) must hold the blank line that ends it, as when len is what
+ * http_head_end() returned. The same checks and returns, without scanning
+ * for the blank line a second time (a head without one gets -400). */
+int http_parse_head(const char *buf, size_t len, struct http_request *req);
+
 /* Cheap pre-check: the offset just past the blank line that ends a head,
  * scanning buf[from..len), or 0 if there is none yet. Callers remember how
  * far they scanned and pass it back as `from` next time. */

@@ -422,20 +422,27 @@ static int incomplete_limits(const char *p, const char *end)
 
 int http_parse_request(const char *buf, size_t len, struct http_request *req)
 {
-	const char *end = buf + len, *p;
+	const char *end = buf + len, *p = skip_empty_lines(buf, end);
+	int err = 0;
+
+	if (http_head_end(buf, len, 0) != 0)
+		return http_parse_head(buf, len, req);
+	/* Judge the request line as soon as it is whole, so garbage is refused
+	 * at once instead of after HTTP_MAX_HEAD bytes. */
+	memset(req, 0, offsetof(struct http_request, headers));
+	if (memchr(p, '\n', (size_t)(end - p)) != NULL &&
+	    parse_request_line(p, end, req, &err) == NULL)
+		return err;
+	return incomplete_limits(p, end);
+}
+
+int http_parse_head(const char *buf, size_t len, struct http_request *req)
+{
+	const char *end = buf + len, *p = skip_empty_lines(buf, end);
 	struct framing f = { 0 };
 	int err = 0;
 
 	memset(req, 0, offsetof(struct http_request, headers));
-	p = skip_empty_lines(buf, end);
-	if (http_head_end(buf, len, 0) == 0) {
-		/* Judge the request line as soon as it is whole, so garbage is
-		 * refused at once instead of after HTTP_MAX_HEAD bytes. */
-		if (memchr(p, '\n', (size_t)(end - p)) != NULL &&
-		    parse_request_line(p, end, req, &err) == NULL)
-			return err;
-		return incomplete_limits(p, end);
-	}
 	if ((p = parse_request_line(p, end, req, &err)) == NULL)
 		return err;
 	while (p < end && *p != '\r' && *p != '\n') {

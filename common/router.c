@@ -169,8 +169,11 @@ static const struct node *lookup(const struct node *n, const char *p, size_t len
 
 	if (len == 0 && n->methods != 0)
 		return n;
+	/* Siblings never share a first byte (insert_literal() splits them), so
+	 * that byte picks the one child worth a memcmp(). */
 	for (c = n->child; c != NULL; c = c->next) {
-		if (c->label_len <= len && memcmp(c->label, p, c->label_len) == 0 &&
+		if (c->label_len <= len && c->label[0] == p[0] &&
+		    memcmp(c->label, p, c->label_len) == 0 &&
 		    (hit = lookup(c, p + c->label_len, len - c->label_len, param)) != NULL)
 			return hit;
 	}

@@ -6,7 +6,9 @@
  * stops the first byte read past the end), and what it returns is coherent:
  * a complete head ends where http_head_end() says it does, every view points
  * inside the buffer, and a strict prefix of a complete head is never itself
- * complete. Needs clang with -fsanitize=fuzzer,address,undefined (fuzz.mk).
+ * complete. http_parse_head(), which conn.c calls on a head it has found
+ * whole, must give the same answer on that head, and refuse any input that
+ * holds no blank line. Needs clang with -fsanitize=fuzzer,address,undefined (fuzz.mk).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +27,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	char *buf = malloc(size ? size : 1);
 	struct http_request req;
-	int rc;
+	size_t end;
+	int rc, head;
 
 	memcpy(buf, data, size);
+	end = http_head_end(buf, size, 0);
+	head = http_parse_head(buf, end ? end : size, &req);
 	rc = http_parse_request(buf, size, &req);
+	if (end ? head != rc : head >= 0)
+		abort();
 	if (rc > 0) {
 		if ((size_t)rc > size || http_head_end(buf, size, 0) != (size_t)rc)
 			abort();

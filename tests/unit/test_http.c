@@ -173,6 +173,19 @@ static void expect_str(struct http_str got, const char *want, const char *what)
 		         want);
 }
 
+/* http_parse_head() on a head known whole must make of it exactly what
+ * http_parse_request() makes: the same result and the same views. */
+static void expect_head_same(const char *in, size_t len)
+{
+	struct http_request a, b;
+	int ra = http_parse_request(in, len, &a), rb = http_parse_head(in, len, &b);
+
+	assert_int_equal(ra, rb);
+	if (ra > 0 && (memcmp(&a, &b, offsetof(struct http_request, headers)) != 0 ||
+	               memcmp(a.headers, b.headers, a.nheaders * sizeof(a.headers[0])) != 0))
+		fail_msg("http_parse_head parsed %zu bytes differently", len);
+}
+
 static void test_valid(void **state)
 {
 	const struct valid_vec *v = *state;
@@ -206,6 +219,12 @@ static void test_valid(void **state)
 		assert_true(req.headers[i].name.p >= in && req.headers[i].value.p >= in);
 		assert_true(req.headers[i].value.p + req.headers[i].value.len <= in + used);
 	}
+
+	/* conn.c's way: the head found whole first, then parsed without a
+	 * second search for its end. */
+	in = guard_place(&g, all.p, used);
+	assert_int_equal(http_head_end(in, used, 0), used);
+	expect_head_same(in, used);
 
 	/* The head trickling in: every prefix short of the head is incomplete,
 	 * every longer one parses to the same head. */
@@ -335,6 +354,12 @@ static void test_bad(void **state)
 	int rc = http_parse_request(guard_place(&g, v->in, len), len, &req);
 
 	assert_int_equal(rc, -v->status);
+	/* conn.c parses a head it has found whole with http_parse_head(). */
+	if (http_head_end(v->in, len, 0) != 0) {
+		size_t end = http_head_end(v->in, len, 0);
+		assert_int_equal(http_parse_head(guard_place(&g, v->in, end), end, &req),
+		                 -v->status);
+	}
 	/* Early refusal is welcome, a different verdict is not. */
 	for (size_t k = 0; k < len; k++) {
 		rc = http_parse_request(guard_place(&g, v->in, k), k, &req);
