@@ -28,7 +28,6 @@ BENCH_DIR := build/bench/$(notdir $(firstword $(CC)))
 BENCH_RUNS ?= 7
 BENCH_MS ?= 40
 BENCH_DEFS = -DBENCH_CFLAGS='"$(strip $(ALL_CFLAGS))"'
-BENCH_CONN_DEPS := conditional conn handlers response router static_files http_parse
 BENCH_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 $(BENCH_DIR)/%.o: %.c
@@ -41,7 +40,7 @@ $(BENCH_DIR)/parser_bench: $(BENCH_DIR)/bench/parser_bench.o $(BENCH_DIR)/common
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
 
 $(BENCH_DIR)/conn_bench: $(BENCH_DIR)/bench/conn_bench.o \
-		$(BENCH_CONN_DEPS:%=$(BENCH_DIR)/common/%.o)
+		$(COMMON_SANS_IO:%.c=$(BENCH_DIR)/%.o)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(BENCH_WRAP)
 

@@ -422,11 +422,12 @@ static int incomplete_limits(const char *p, const char *end)
 
 int http_parse_request(const char *buf, size_t len, struct http_request *req)
 {
-	const char *end = buf + len, *p = skip_empty_lines(buf, end);
+	const char *end = buf + len, *p;
 	int err = 0;
 
 	if (http_head_end(buf, len, 0) != 0)
 		return http_parse_head(buf, len, req);
+	p = skip_empty_lines(buf, end);
 	/* Judge the request line as soon as it is whole, so garbage is refused
 	 * at once instead of after HTTP_MAX_HEAD bytes. */
 	memset(req, 0, offsetof(struct http_request, headers));

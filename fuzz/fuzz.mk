@@ -24,9 +24,7 @@ FUZZ_SMOKE_TIME ?= 20
 FUZZ_TARGETS := parse chunked router conn
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 $(WARNINGS) -g -O1 $(FUZZ_SAN) -pthread
-FUZZ_COMMON := $(addprefix common/,conditional.c conn.c handlers.c http_parse.c response.c \
-	router.c static_files.c timer.c)
-FUZZ_OBJS := $(FUZZ_COMMON:%.c=build/fuzz/%.o)
+FUZZ_OBJS := $(COMMON_SANS_IO:%.c=build/fuzz/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
 
 # Per-target input size caps: above each limit the code under test checks.

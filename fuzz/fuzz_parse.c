@@ -8,7 +8,8 @@
  * inside the buffer, and a strict prefix of a complete head is never itself
  * complete. http_parse_head(), which conn.c calls on a head it has found
  * whole, must give the same answer on that head, and refuse any input that
- * holds no blank line. Needs clang with -fsanitize=fuzzer,address,undefined (fuzz.mk).
+ * holds no blank line. Needs clang with -fsanitize=fuzzer,address,undefined
+ * (fuzz.mk).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (end ? head != rc : head >= 0)
 		abort();
 	if (rc > 0) {
-		if ((size_t)rc > size || http_head_end(buf, size, 0) != (size_t)rc)
+		if ((size_t)rc > size || end != (size_t)rc)
 			abort();
 		if (!inside(req.target, buf, size) || !inside(req.path, buf, size) ||
 		    !inside(req.query, buf, size) || !inside(req.host, buf, size) ||
