@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -85,6 +86,15 @@ static int parse_delay(struct http_str s, uint16_t *ms)
 	return 0;
 }
 
+/* A file served from the thread's cache has no descriptor (req.file_fd is
+ * -1) but bytes, which stay valid until the thread's next static_open(). The
+ * cache is asked only for a request without a body, which conn.c answers as
+ * soon as its head is parsed: respond_static() comes first. */
+static _Thread_local struct {
+	const struct conn *c;
+	const char *data;
+} cached;
+
 /* Opens the file, then judges the request's preconditions and, for a GET,
  * its Range against it (conditional.h): the answer is the file, one range
  * of it, or a 304, 412 or 416 without it. */
@@ -94,10 +104,12 @@ static int begin_static(struct conn *c, const struct http_request *r, struct htt
 	struct byte_range range = { 0, 0 };
 	struct validator v;
 	struct static_file f;
-	int rc = static_open(c->srv, name.p, name.len, &f);
+	int rc = static_open(c->srv, name.p, name.len, r->body == HTTP_BODY_NONE, &f);
 
 	if (rc != 0)
 		return rc;
+	cached.c = f.data != NULL ? c : NULL;
+	cached.data = f.data;
 	v = (struct validator){ f.mtime_ns, f.size };
 	c->req.file_size = f.size;
 	c->req.file_mtime_ns = f.mtime_ns;
@@ -105,7 +117,8 @@ static int begin_static(struct conn *c, const struct http_request *r, struct htt
 	if (rc == 0 && r->method == HTTP_GET)
 		rc = range_check(r, &v, now, &range);
 	if (rc == 304 || rc == 412 || rc == 416) {
-		platform_close_file(f.fd); /* no byte of it goes out */
+		if (f.fd >= 0)
+			platform_close_file(f.fd); /* no byte of it goes out */
 		c->req.route = rc == 304 ? ROUTE_NOT_MODIFIED : ROUTE_NO_RANGE;
 		return rc == 412 ? 412 : 0;
 	}
@@ -211,9 +224,20 @@ static void respond_static(struct conn *c)
 		n += validator_fields(fields + n, &v, 200, (int64_t)time(NULL));
 		if (c->req.route == ROUTE_RANGE)
 			content_range_field(fields + n, &range, c->req.file_size);
-		conn_respond_file(c, c->req.route == ROUTE_RANGE ? 206 : 200,
-		                  static_type_name(c->req.type), fields, c->req.file_fd,
-		                  range.first, range.len);
+		if (c->req.file_fd >= 0) {
+			conn_respond_file(c, c->req.route == ROUTE_RANGE ? 206 : 200,
+			                  static_type_name(c->req.type), fields, c->req.file_fd,
+			                  range.first, range.len);
+			return;
+		}
+		if (cached.c != c) { /* cannot happen: see `cached` */
+			fputs("handlers.c: a cached file's bytes outlived their request\n", stderr);
+			abort();
+		}
+		conn_respond(c, c->req.route == ROUTE_RANGE ? 206 : 200,
+		             static_type_name(c->req.type), fields, cached.data + range.first,
+		             (size_t)range.len);
+		cached.c = NULL;
 	}
 }
 

@@ -297,3 +297,29 @@ def file_shrinks(t):
     got = len(c.buf) + len(c.wait_closed(timeout=t.scaled(10)))
     check(got < size, "the whole %d bytes came from a file cut to 4096" % size)
     expect(t.connect().roundtrip(request("GET", "/plaintext")), 200, body=b"Hello, World!")
+
+
+@test("static_file_changed_between_requests")
+def file_changed(t):
+    """A small file is answered from memory the second time (the server keeps
+    copies of small files), but a change on disk is seen at once: written in
+    place at the same size, with its mtime put back as `cp -p` would, then
+    replaced by a rename, then deleted. Each request follows the change
+    without a pause; only the in-place write first waits 20 ms, for file
+    systems whose clock moves in coarse ticks."""
+    path = os.path.join(t.site.root, "changing.txt")
+    c = t.connect()
+    t.site.write("changing.txt", b"first\n")
+    for _ in range(2):
+        expect(c.roundtrip(request("GET", "/static/changing.txt")), 200, body=b"first\n")
+    time.sleep(0.02)
+    st = os.stat(path)
+    with open(path, "r+b") as f:
+        f.write(b"again\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    expect(c.roundtrip(request("GET", "/static/changing.txt")), 200, body=b"again\n")
+    t.site.write("changing.new", b"renamed over\n")
+    os.rename(os.path.join(t.site.root, "changing.new"), path)
+    expect(c.roundtrip(request("GET", "/static/changing.txt")), 200, body=b"renamed over\n")
+    os.unlink(path)
+    expect(c.roundtrip(request("GET", "/static/changing.txt")), 404)
