@@ -294,8 +294,13 @@ def test_interrupt(tmp):
     argv = [sys.executable, os.path.join(HERE, "bench.py"), "--backends", "epoll", "--refs",
             "none", "--wine", "no", "--workloads", "plaintext", "--conns", "1 2 4 8 16 32",
             "--duration", "1", "--trials", "1", "--warmup", "0.2", "--out", out, "--no-plots"]
+    # As from a terminal: SIGINT at its default. A shell without job control
+    # starts background commands with SIGINT ignored, and Python then never
+    # turns it into KeyboardInterrupt, so a CI run started with `&` would
+    # see this run finish instead of stop.
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         start_new_session=True)
+                         start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     path = os.path.join(out, "results.json")
     deadline = time.monotonic() + 40
     rows = 0
