@@ -208,6 +208,8 @@ static void respond_static(struct conn *c)
 	struct byte_range range = { c->req.range_first, c->req.range_len };
 	char fields[sizeof(ACCEPT_RANGES) + VALIDATOR_FIELDS_MAX + CONTENT_RANGE_MAX];
 	size_t n = sizeof(ACCEPT_RANGES) - 1;
+	const char *type;
+	int status;
 
 	switch ((enum route)c->req.route) {
 	case ROUTE_NOT_MODIFIED:
@@ -224,19 +226,18 @@ static void respond_static(struct conn *c)
 		n += validator_fields(fields + n, &v, 200, (int64_t)time(NULL));
 		if (c->req.route == ROUTE_RANGE)
 			content_range_field(fields + n, &range, c->req.file_size);
+		status = c->req.route == ROUTE_RANGE ? 206 : 200;
+		type = static_type_name(c->req.type);
 		if (c->req.file_fd >= 0) {
-			conn_respond_file(c, c->req.route == ROUTE_RANGE ? 206 : 200,
-			                  static_type_name(c->req.type), fields, c->req.file_fd,
-			                  range.first, range.len);
+			conn_respond_file(c, status, type, fields, c->req.file_fd, range.first,
+			                  range.len);
 			return;
 		}
 		if (cached.c != c) { /* cannot happen: see `cached` */
 			fputs("handlers.c: a cached file's bytes outlived their request\n", stderr);
 			abort();
 		}
-		conn_respond(c, c->req.route == ROUTE_RANGE ? 206 : 200,
-		             static_type_name(c->req.type), fields, cached.data + range.first,
-		             (size_t)range.len);
+		conn_respond(c, status, type, fields, cached.data + range.first, (size_t)range.len);
 		cached.c = NULL;
 	}
 }
