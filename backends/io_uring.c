@@ -40,13 +40,13 @@ enum {
 };
 
 enum { OP_ACCEPT, OP_RECV, OP_SEND, OP_POLL, OP_CANCEL, OP_MASK = 7 };
+enum { RECEIVING = 1 << OP_RECV, SENDING = 1 << OP_SEND | 1 << OP_POLL };
 
 struct client {
 	struct conn conn;        /* the HTTP state machine (common/conn.h) */
 	struct timer_node timer; /* its deadline in the loop's heap */
 	int fd;                  /* once closed: ~fd (< 0) until its last CQE */
-	bool recv_armed;         /* a receive in flight */
-	uint8_t sending;         /* OP_SEND or OP_POLL in flight, or 0 */
+	uint8_t inflight;        /* 1 << op for each operation in flight */
 };
 _Static_assert(_Alignof(struct client) > OP_MASK, "user_data needs the low bits");
 
@@ -65,8 +65,9 @@ struct loop {
 
 #define CLIENT_OF(t) ((struct client *)((char *)(t)-offsetof(struct client, timer)))
 
-/* A free SQE carrying cl | op (the prep helpers leave user_data alone). A
- * full queue is submitted first, so this always succeeds. */
+/* A free SQE carrying cl | op (the prep helpers leave user_data alone); a
+ * client's op counts as in flight from here until its CQE. A full queue is
+ * submitted first, so this always succeeds. */
 static struct io_uring_sqe *get_sqe(struct loop *l, struct client *cl, unsigned op)
 {
 	struct io_uring_sqe *sqe;
@@ -74,6 +75,8 @@ static struct io_uring_sqe *get_sqe(struct loop *l, struct client *cl, unsigned 
 	while ((sqe = io_uring_get_sqe(&l->ring)) == NULL)
 		io_uring_submit(&l->ring);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)cl | op);
+	if (cl != NULL)
+		cl->inflight |= 1u << op;
 	return sqe;
 }
 
@@ -95,14 +98,14 @@ static void client_close(struct loop *l, struct client *cl)
 	if (cl->fd >= 0) {
 		timer_remove(&l->timers, &cl->timer);
 		server_conn_closed(l->w->srv);
-		if (cl->recv_armed || cl->sending) {
+		if (cl->inflight) {
 			shutdown(cl->fd, SHUT_RDWR);
 			io_uring_prep_cancel_fd(get_sqe(l, NULL, OP_CANCEL), cl->fd,
 			                        IORING_ASYNC_CANCEL_ALL);
 		}
 		cl->fd = ~cl->fd;
 	}
-	if (cl->recv_armed || cl->sending)
+	if (cl->inflight)
 		return;
 	close(~cl->fd);
 	conn_free(&cl->conn);
@@ -141,7 +144,6 @@ static int client_send(struct loop *l, struct client *cl)
 	if (out.len > 0) {
 		io_uring_prep_send(get_sqe(l, cl, OP_SEND), cl->fd, out.data,
 		                   FAULT_SEND_LEN(out.len), MSG_NOSIGNAL);
-		cl->sending = OP_SEND;
 		return 0;
 	}
 	n = sendfile(cl->fd, out.file_fd, &(off_t){ (off_t)out.file_off },
@@ -153,7 +155,6 @@ static int client_send(struct loop *l, struct client *cl)
 	if (errno != EAGAIN)
 		return -errno; /* the peer is gone */
 	io_uring_prep_poll_add(get_sqe(l, cl, OP_POLL), cl->fd, POLLOUT);
-	cl->sending = OP_POLL;
 	return 0;
 }
 
@@ -166,26 +167,25 @@ static void client_drive(struct loop *l, struct client *cl)
 	for (;;) {
 		switch (conn_want(&cl->conn)) {
 		case CONN_WANT_READ:
-			/* LAB 6 BEGIN: unless one is armed, queue a receive (get_sqe with OP_RECV): */
+			/* LAB 6 BEGIN: unless one is in flight, queue a receive (get_sqe, OP_RECV): */
 			/* LAB 6 HINT: no buffer of its own, IOSQE_BUFFER_SELECT from group 0. */
 			/* LAB 6 STUB: (void)sqe; */
 			/* LAB 6 STUB: client_close(l, cl); */
 			/* LAB 6 STUB: return; */
-			if (cl->recv_armed)
+			if (cl->inflight & RECEIVING)
 				goto wait;
 			sqe = get_sqe(l, cl, OP_RECV);
 			io_uring_prep_recv(sqe, cl->fd, NULL, 0, 0); /* the kernel picks a buffer */
 			sqe->flags |= IOSQE_BUFFER_SELECT;
 			sqe->buf_group = 0; /* our one buffer ring */
-			cl->recv_armed = true;
 			goto wait;
 			/* LAB 6 END */
 		case CONN_WANT_WRITE:
-			if (!cl->sending && client_send(l, cl) < 0) {
+			if (!(cl->inflight & SENDING) && client_send(l, cl) < 0) {
 				client_close(l, cl);
 				return;
 			}
-			if (cl->sending)
+			if (cl->inflight & SENDING)
 				goto wait;
 			continue; /* sendfile(2) is done: conn_want() says what next */
 		case CONN_WANT_WAIT:
@@ -209,7 +209,7 @@ wait:
 static void client_complete(struct loop *l, struct client *cl, unsigned op,
                             const struct io_uring_cqe *cqe)
 {
-	/* LAB 6 BEGIN: the operation is over (recv_armed, sending). */
+	/* LAB 6 BEGIN: the operation is over: clear its bit in cl->inflight. */
 	/* LAB 6 HINT: Receive: conn_feed() buffer `bid` (res 0: EOF; -ENOBUFS: re-arm). */
 	/* LAB 6 HINT: Send: conn_sent(). Errors, closed clients: client_close(). */
 	/* LAB 6 HINT: Give back the buffer (IORING_CQE_F_BUFFER), then client_drive() again. */
@@ -219,10 +219,7 @@ static void client_complete(struct loop *l, struct client *cl, unsigned op,
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res;
 
-	if (op == OP_RECV)
-		cl->recv_armed = false;
-	else
-		cl->sending = 0;
+	cl->inflight &= ~(1u << op); /* this operation is over */
 	if (cl->fd >= 0 && op == OP_RECV && res > 0)
 		conn_feed(&cl->conn, l->bufs + (size_t)bid * BUF_SIZE, (size_t)res, l->now);
 	if (cqe->flags & IORING_CQE_F_BUFFER)
