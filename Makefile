@@ -104,6 +104,9 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: clean"
 
+line-budget:
+	@scripts/line-budget.py
+
 clean:
 	rm -rf build bin
 
@@ -125,6 +128,7 @@ help:
 	@echo "  lab-start LAB=n, grade LAB=n   the course labs (labs/README.md)"
 	@echo "  asan, tsan      sanitizer builds under bin/asan, bin/tsan"
 	@echo "  format          clang-format every source file; format-check only checks"
+	@echo "  line-budget     every backend within 100-300 lines of code (comments not counted)"
 	@echo "  deps            install the build and test packages (Debian/Ubuntu, as root)"
 	@echo "  clean           remove build/ and bin/"
 	@echo "Variables: V=1 (show commands), CC=clang, OPT=-O0, CI=true (warnings are errors)"
@@ -132,7 +136,7 @@ help:
 deps:
 	@scripts/ensure-deps.sh build test
 
-.PHONY: all asan tsan format format-check clean help deps
+.PHONY: all asan tsan format format-check line-budget clean help deps
 
 -include tests/tests.mk
 -include harness/harness.mk
