@@ -303,6 +303,18 @@ def evaluate(doc):
     return out
 
 
+def floor_context(doc):
+    """Target 3's yardstick: the floor's requests/s against nginx's at the
+    same points, as rows shaped like evaluate()'s. The floor does the
+    kernel's work and nothing else, so where it falls short of nginx the
+    figure is the load generator's limit, not a server's (harness/README.md,
+    why target 3's throughput rows come out either way)."""
+    ix = Index(doc)
+    return [compare("the floor vs nginx", "plaintext, %d conns" % c,
+                    rps(ix, "floor", "plaintext", c), rps(ix, "nginx", "plaintext", c),
+                    ">=", 1.0) for c in THROUGHPUT_CONNS]
+
+
 def ratio_text(row):
     """The ratio as the report shows it: two decimals, more when two would
     round it onto the limit (0.899 is not 0.90, 0.9999 is not 1.00)."""

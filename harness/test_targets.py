@@ -150,6 +150,23 @@ class OtherTargets(unittest.TestCase):
         r = find(out, "3. Throughput: io_uring vs nginx", "plaintext, 256 conns")
         self.assertEqual(r["status"], targets.MISSING)
 
+    def test_floor_context_beside_target_3(self):
+        rows = []
+        rows += trials("floor", "plaintext", 64, [90e3, 91e3, 92e3], flags=["client-bound"])
+        rows += trials("nginx", "plaintext", 64, [99e3, 100e3, 101e3], flags=["client-bound"])
+        rows += trials("floor", "plaintext", 1024, [50e3] * 3)
+        out = targets.floor_context(doc_of(rows))
+        self.assertEqual([r["point"] for r in out],
+                         ["plaintext, %d conns" % c for c in targets.THROUGHPUT_CONNS])
+        r = out[0]
+        self.assertEqual(r["status"], targets.NOT_MET)
+        self.assertAlmostEqual(r["ratio"], 91e3 / 100e3)
+        self.assertIn("floor: client-bound", r["flags"])
+        self.assertEqual(out[2]["status"], targets.MISSING)  # no nginx at 1024
+        # Context only: no target row comes from it.
+        self.assertFalse([t for t in targets.evaluate(doc_of(rows))
+                          if t["target"] == "the floor vs nginx"])
+
     def test_idle_memory_and_static(self):
         rows = []
         rows += trials("epoll", "idle", 0, [100e3] * 3)

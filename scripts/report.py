@@ -168,6 +168,21 @@ def smallest_p_text(doc):
     return "With %d trials a side the smallest p is %s; %s" % (n, p, three)
 
 
+def floor_context_text(doc):
+    """A line under the Targets table: the floor against nginx at target 3's
+    points, or '' when the run has neither."""
+    got = [r for r in targets.floor_context(doc) if r["ratio"] is not None]
+    if not got:
+        return ""
+    points = "; ".join("%s %s, %s" % (r["point"].split(", ")[1], targets.ratio_text(r),
+                                       targets.noise_text(r)) for r in got)
+    return ("Target 3 beside the floor: the floor's requests/s against nginx's, plaintext, "
+            "%s. The floor does the kernel's work and nothing else: where even it falls "
+            "short of nginx, a throughput row measures the load generator (see its flags), "
+            "and the CPU per request rows (target 1) are the measure of the server."
+            % points)
+
+
 def targets_markdown(doc):
     rows = target_rows(doc)
     for r in rows:
@@ -191,7 +206,8 @@ def targets_markdown(doc):
             "the idle connections, take turns in one server process, trial by trial."
             % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P, smallest_p_text(doc)),
             "",
-            targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""]
+            targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""] + (
+                [floor_context_text(doc), ""] if floor_context_text(doc) else [])
 
 
 def summary_text(doc):
