@@ -2,7 +2,8 @@
 # (included by the Makefile).
 #
 #   make bench-parser  the request-head parser on typical requests, scalar
-#                      loops against the SSE2 fast paths (bench/parser_bench.c)
+#                      loops against the SSE2 and AVX2 fast paths
+#                      (bench/parser_bench.c)
 #   make bench-conn    one GET /plaintext through conn_feed/output/sent, with
 #                      sizeof(struct conn) and allocations per request
 #                      (bench/conn_bench.c)

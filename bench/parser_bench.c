@@ -1,13 +1,14 @@
 /*
  * parser_bench.c - micro-benchmark of the request-head parser: the scalar
- * loops against the SSE2 fast paths (common/http_simd.h), in one run.
+ * loops against the SSE2 and AVX2 fast paths (common/http_simd.h), in one
+ * run.
  *
  * What it teaches: how to measure a few hundred nanoseconds honestly. Each
  * input is parsed the way conn.c parses it (http_head_end, then
  * http_parse_head on the head) many times in a row; one timed run is
  * `iters` such passes, and the figure reported is the median of several
- * runs, with scalar and SIMD runs interleaved so that a noisy neighbour or a
- * frequency change hurts both alike. The method (CPU, compiler, flags,
+ * runs, with the scalar, SSE2 and AVX2 runs interleaved so that a noisy
+ * neighbour or a frequency change hurts all of them alike. The method (CPU, compiler, flags,
  * iterations) is printed with the numbers: a figure without it means little.
  *
  * Needs: a POSIX clock (clock_gettime). Run with `make bench-parser`;
@@ -25,7 +26,7 @@
 #define BENCH_CFLAGS "(unknown)"
 #endif
 
-enum { MAX_RUNS = 31, PIPELINE = 16 };
+enum { MAX_RUNS = 31, PIPELINE = 16, LEVELS = HTTP_SIMD_AVX2 + 1 };
 
 /* A plaintext request as a load generator pipelines it. */
 #define PLAINTEXT_REQ                                                                            \
@@ -152,7 +153,7 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void print_method(int runs, double ms)
+static void print_method(int runs, double ms, enum http_simd_level default_level)
 {
 	char line[256];
 	FILE *f = fopen("/proc/cpuinfo", "r");
@@ -169,45 +170,59 @@ static void print_method(int runs, double ms)
 	printf("  cpu:       %s\n", cpu);
 	printf("  compiler:  %s\n", __VERSION__);
 	printf("  flags:     %s\n", BENCH_CFLAGS);
-	printf("  simd:      %s\n", HTTP_SIMD ? "SSE2 fast paths compiled in" : "none compiled in");
-	printf("  method:    median of %d runs of ~%.0f ms of thread CPU time each, scalar and "
-	       "SIMD interleaved\n",
+	printf("  simd:      up to %s on this CPU and build; the parser's default is %s\n",
+	       http_simd_name(http_simd_best()), http_simd_name(default_level));
+	printf("  method:    median of %d runs of ~%.0f ms of thread CPU time each, the levels "
+	       "interleaved\n",
 	       runs, ms);
 	if (f != NULL)
 		fclose(f);
 }
 
-/* Measures one input both ways and prints its line. */
+/* Measures one input at every level this CPU has (scalar, SSE2, AVX2) and
+ * prints its line; a level the CPU lacks prints dashes. */
 static void bench_input(const struct input *in, int runs, double ms)
 {
-	double t[2][MAX_RUNS], ns[2], gbs[2];
+	double t[LEVELS][MAX_RUNS], ns[LEVELS];
+	int top = (int)http_simd_best();
 	long iters = 1;
 
-	for (int mode = 0; mode < 2; mode++) {
-		http_parse_use_simd(mode == 1);
+	for (int level = 0; level <= top; level++) {
+		http_parse_set_simd((enum http_simd_level)level);
 		if (parse_all(in->buf, in->len) != in->nreq) {
 			fprintf(stderr, "%s: the parser refused the input\n", in->name);
 			exit(1);
 		}
 	}
 	/* Calibrate: enough passes for one run to last about `ms`. */
-	http_parse_use_simd(false);
+	http_parse_set_simd(HTTP_SIMD_NONE);
 	while (time_passes(in, iters) < ms * 1e6 / 8)
 		iters *= 2;
 	iters *= 8;
 	for (int r = 0; r < runs; r++) {
-		for (int mode = 0; mode < 2; mode++) {
-			http_parse_use_simd(mode == 1);
-			t[mode][r] = time_passes(in, iters);
+		for (int level = 0; level <= top; level++) {
+			http_parse_set_simd((enum http_simd_level)level);
+			t[level][r] = time_passes(in, iters);
 		}
 	}
-	for (int mode = 0; mode < 2; mode++) {
-		double total = median(t[mode], runs);
-		ns[mode] = total / ((double)iters * in->nreq);
-		gbs[mode] = (double)in->len * (double)iters / total; /* bytes per ns = GB/s */
+	printf("%-26s %6zu %4d %9ld", in->name, in->len, in->nreq, iters);
+	for (int level = 0; level < LEVELS; level++) {
+		if (level > top) {
+			printf(" | %6s %8s", "-", "-");
+			continue;
+		}
+		double total = median(t[level], runs);
+		ns[level] = total / ((double)iters * in->nreq);
+		/* bytes per ns = GB/s */
+		printf(" | %6.2f %8.1f", (double)in->len * (double)iters / total, ns[level]);
 	}
-	printf("%-26s %6zu %4d %9ld | %6.2f %8.1f | %6.2f %8.1f | %5.2fx\n", in->name, in->len,
-	       in->nreq, iters, gbs[0], ns[0], gbs[1], ns[1], ns[0] / ns[1]);
+	for (int level = HTTP_SIMD_SSE2; level < LEVELS; level++) {
+		if (level > top)
+			printf(" | %6s", "-");
+		else
+			printf(" | %5.2fx", ns[0] / ns[level]);
+	}
+	printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -237,16 +252,17 @@ int main(int argc, char **argv)
 	in[4] = (struct input){ "GET with a 2 KiB cookie", NULL, 0, 1 };
 	in[4].buf = long_cookie(&in[4].len);
 
-	print_method(runs, ms);
-	printf("\n%-26s %6s %4s %9s | %-15s | %-15s | %s\n", "", "", "", "", "scalar loops",
-	       "SSE2 fast paths", "scalar");
-	printf("%-26s %6s %4s %9s | %6s %8s | %6s %8s | %s\n", "input", "bytes", "reqs", "iters",
-	       "GB/s", "ns/req", "GB/s", "ns/req", "/ SIMD");
+	print_method(runs, ms, http_parse_set_simd(HTTP_SIMD_NONE));
+	printf("\n%-26s %6s %4s %9s | %-15s | %-15s | %-15s | %-6s | %s\n", "", "", "", "",
+	       "scalar loops", "SSE2 fast paths", "AVX2 fast paths", "scalar", "scalar");
+	printf("%-26s %6s %4s %9s | %6s %8s | %6s %8s | %6s %8s | %6s | %s\n", "input", "bytes",
+	       "reqs", "iters", "GB/s", "ns/req", "GB/s", "ns/req", "GB/s", "ns/req", "/ SSE2",
+	       "/ AVX2");
 	for (int i = 0; i < 5; i++) {
 		bench_input(&in[i], runs, ms);
 		free(in[i].buf);
 	}
-	printf("\n(scalar / SIMD > 1 means the fast paths are faster; time per request includes\n"
-	       " both http_head_end and http_parse_head, as conn.c calls them)\n");
+	printf("\n(scalar / SSE2 or AVX2 > 1 means that fast path is faster; time per request\n"
+	       " includes both http_head_end and http_parse_head, as conn.c calls them)\n");
 	return 0;
 }

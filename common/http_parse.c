@@ -11,10 +11,10 @@
  * tests place each input so that it ends exactly at a guard page.
  *
  * The four loops that walk most of the bytes (token names, the target, field
- * values, the search for the blank line) first let an SSE2 fast path skip 16
- * bytes at a time where the compiler targets x86-64 (http_simd.h), then run
- * their scalar loop, which finishes the last few bytes and stays the
- * definition of what is accepted. bench/parser_bench.c measures both.
+ * values, the search for the blank line) first let a SIMD fast path skip 16
+ * or 32 bytes at a time where the compiler targets x86-64 (http_simd.h), then
+ * run their scalar loop, which finishes the last few bytes and stays the
+ * definition of what is accepted. bench/parser_bench.c measures each level.
  */
 #include "http.h"
 #include "http_simd.h"
@@ -68,16 +68,34 @@ static bool is_value_char(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-/* Whether the SIMD fast paths run; see http_parse_use_simd(). The switch
- * is read at run time, at the cost of one well-predicted branch per scan,
- * so that one test binary proves both paths and one benchmark times both. */
-static bool use_simd = HTTP_SIMD;
+/* Which fast path the scans take; see http_parse_set_simd(). The level is
+ * read at run time, at the cost of a well-predicted branch or two per scan,
+ * so that one test binary proves every path and one benchmark times each.
+ * SSE2 is the default even where the CPU has AVX2: most fields end within
+ * 32 bytes, and bench/parser_bench.c found AVX2 faster only where a field is
+ * long (a 2 KiB cookie), slower on the short request a load generator sends
+ * (docs/performance-notes.md, "The parser's AVX2 path"). */
+static enum http_simd_level simd_level = HTTP_SIMD ? HTTP_SIMD_SSE2 : HTTP_SIMD_NONE;
 
-bool http_parse_use_simd(bool on)
+enum http_simd_level http_simd_best(void)
 {
-	bool was = use_simd;
+#if HTTP_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		return HTTP_SIMD_AVX2;
+#endif
+	return HTTP_SIMD ? HTTP_SIMD_SSE2 : HTTP_SIMD_NONE;
+}
 
-	use_simd = on && HTTP_SIMD;
+const char *http_simd_name(enum http_simd_level level)
+{
+	return level == HTTP_SIMD_AVX2 ? "AVX2" : level == HTTP_SIMD_SSE2 ? "SSE2" : "scalar";
+}
+
+enum http_simd_level http_parse_set_simd(enum http_simd_level level)
+{
+	enum http_simd_level was = simd_level, best = http_simd_best();
+
+	simd_level = level < best ? level : best;
 	return was;
 }
 
@@ -86,8 +104,12 @@ bool http_parse_use_simd(bool on)
  * bytes the scalar loop would have skipped too. */
 static const char *skip_tchars(const char *p, const char *end)
 {
+#if HTTP_AVX2
+	if (simd_level == HTTP_SIMD_AVX2)
+		p = avx2_skip_name(p, end);
+#endif
 #if HTTP_SIMD
-	if (use_simd)
+	if (simd_level == HTTP_SIMD_SSE2)
 		p = simd_skip_name(p, end);
 #endif
 	while (p < end && is_tchar((unsigned char)*p))
@@ -98,8 +120,12 @@ static const char *skip_tchars(const char *p, const char *end)
 /* request-target bytes: anything but SP, CTLs and DEL. */
 static const char *skip_target_chars(const char *p, const char *end)
 {
+#if HTTP_AVX2
+	if (simd_level == HTTP_SIMD_AVX2)
+		p = avx2_skip_target(p, end);
+#endif
 #if HTTP_SIMD
-	if (use_simd)
+	if (simd_level == HTTP_SIMD_SSE2)
 		p = simd_skip_target(p, end);
 #endif
 	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
@@ -109,8 +135,12 @@ static const char *skip_target_chars(const char *p, const char *end)
 
 static const char *skip_value_chars(const char *p, const char *end)
 {
+#if HTTP_AVX2
+	if (simd_level == HTTP_SIMD_AVX2)
+		p = avx2_skip_value(p, end);
+#endif
 #if HTTP_SIMD
-	if (use_simd)
+	if (simd_level == HTTP_SIMD_SSE2)
 		p = simd_skip_value(p, end);
 #endif
 	while (p < end && is_value_char((unsigned char)*p))
@@ -153,10 +183,15 @@ size_t http_head_end(const char *buf, size_t len, size_t from)
 
 	if ((size_t)(p - buf) < from)
 		p = buf + from;
+#if HTTP_AVX2
+	/* Either fast path lands on the '\n' that starts the blank line, which
+	 * the loop below then confirms at once, or on the last few bytes, which
+	 * it searches. */
+	if (simd_level == HTTP_SIMD_AVX2)
+		p = avx2_find_blank_line(p, end);
+#endif
 #if HTTP_SIMD
-	/* Lands on the '\n' that starts the blank line, which the loop below
-	 * then confirms at once, or on the last few bytes, which it searches. */
-	if (use_simd)
+	if (simd_level == HTTP_SIMD_SSE2)
 		p = simd_find_blank_line(p, end);
 #endif
 	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {

@@ -12,11 +12,12 @@
  * vectors are also fed byte by byte and split at every offset, and each way
  * must decode the same body.
  *
- * The parser has two ways to scan (http_simd.h): SSE2 fast paths and the
- * scalar loops they stand in front of. Every test here runs twice, once per
- * way, and a differential test mutates every byte of many heads and demands
- * that both ways give the same answer down to the last view. Fields longer
- * than 16 bytes with the odd byte at every offset test the block edges.
+ * The parser has three ways to scan (http_simd.h): SSE2 and AVX2 fast paths
+ * and the scalar loops they stand in front of. Every test here runs once per
+ * way this CPU has, and a differential test mutates every byte of many heads
+ * and demands that every way give the scalar loops' answer down to the last
+ * view. Fields longer than 16 and 32 bytes with the odd byte at every offset
+ * test the block edges.
  *
  * Needs: cmocka. Run with `make test-unit`.
  */
@@ -497,17 +498,21 @@ static void test_names(void **state)
 
 /* ---- the two scanners ------------------------------------------------------ */
 
-static bool simd_default; /* http_parse_use_simd's setting before main changed it */
+static enum http_simd_level simd_default; /* the parser's level before main set one */
 
-/* With the default flags an x86-64 build must take the fast paths. */
+/* With the default flags an x86-64 build must take the SSE2 fast paths
+ * (http_parse.c says why not AVX2), and a CPU with AVX2 must be seen. */
 static void test_simd_default(void **state)
 {
 	(void)state;
 #if defined(__x86_64__) && !defined(HTTP_NO_SIMD)
 	assert_true(HTTP_SIMD);
-	assert_true(simd_default);
+	assert_int_equal(simd_default, HTTP_SIMD_SSE2);
+#if HTTP_AVX2
+	assert_int_equal(http_simd_best() == HTTP_SIMD_AVX2, __builtin_cpu_supports("avx2") != 0);
+#endif
 #else
-	assert_int_equal(simd_default, HTTP_SIMD);
+	assert_int_equal(simd_default, HTTP_SIMD ? HTTP_SIMD_SSE2 : HTTP_SIMD_NONE);
 #endif
 }
 
@@ -525,8 +530,8 @@ static void head_with(struct sbuf *s, int field, const char *text, size_t n)
 	sbuf_add(s, "\r\n\r\n", 4);
 }
 
-/* Lengths on both sides of each 16-byte block edge. */
-static const size_t edge_lens[] = { 1, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 70 };
+/* Lengths on both sides of the 16- and 32-byte block edges. */
+static const size_t edge_lens[] = { 1, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 63, 64, 65, 70 };
 
 /* One odd byte at every offset of a long name, target or value. `field`
  * is 0 (name), 1 (target) or 2 (value); `ok` says whether the byte is
@@ -630,7 +635,8 @@ static void test_head_end_offsets(void **state)
 	}
 }
 
-/* Both scanners must make the same of buf[0..len): same result, same views. */
+/* Every fast path this CPU has must make of buf[0..len) what the scalar
+ * loops make of it: same result, same views. */
 static void expect_same(const char *buf, size_t len, const char *what, size_t at)
 {
 	struct http_request a, b;
@@ -638,17 +644,21 @@ static void expect_same(const char *buf, size_t len, const char *what, size_t at
 	size_t ea, eb;
 
 	const char *in = guard_place(&g, buf, len);
-	bool was = http_parse_use_simd(false);
+	enum http_simd_level was = http_parse_set_simd(HTTP_SIMD_NONE);
 	ra = http_parse_request(in, len, &a);
 	ea = http_head_end(in, len, 0);
-	http_parse_use_simd(true);
-	rb = http_parse_request(in, len, &b);
-	eb = http_head_end(in, len, 0);
-	http_parse_use_simd(was);
-	if (ra != rb || ea != eb)
-		fail_msg("%s, byte %zu: scalar %d/%zu, SIMD %d/%zu", what, at, ra, ea, rb, eb);
-	if (ra > 0 && !same_request(&a, &b))
-		fail_msg("%s, byte %zu: the two scanners parsed differently", what, at);
+	for (int level = HTTP_SIMD_SSE2; level <= (int)http_simd_best(); level++) {
+		http_parse_set_simd((enum http_simd_level)level);
+		rb = http_parse_request(in, len, &b);
+		eb = http_head_end(in, len, 0);
+		if (ra != rb || ea != eb)
+			fail_msg("%s, byte %zu: scalar %d/%zu, %s %d/%zu", what, at, ra, ea,
+			         http_simd_name((enum http_simd_level)level), rb, eb);
+		if (ra > 0 && !same_request(&a, &b))
+			fail_msg("%s, byte %zu: scalar and %s parsed differently", what, at,
+			         http_simd_name((enum http_simd_level)level));
+	}
+	http_parse_set_simd(was);
 }
 
 /* A head a browser might send, long enough for every fast path to run. */
@@ -958,13 +968,19 @@ static int setup(void **state)
 
 static int setup_scalar(void **state)
 {
-	http_parse_use_simd(false);
+	http_parse_set_simd(HTTP_SIMD_NONE);
 	return setup(state);
 }
 
-static int setup_simd(void **state)
+static int setup_sse2(void **state)
 {
-	http_parse_use_simd(true);
+	http_parse_set_simd(HTTP_SIMD_SSE2);
+	return setup(state);
+}
+
+static int setup_avx2(void **state)
+{
+	http_parse_set_simd(HTTP_SIMD_AVX2);
 	return setup(state);
 }
 
@@ -998,20 +1014,32 @@ static void add_tests(struct unit_list *l)
 	unit_add(l, "chunked: a 64-bit size is framing, not an error", test_chunked_huge, NULL);
 }
 
-/* Every test runs once with the scalar loops alone and once with the SIMD
- * fast paths in front of them (where the build has them). */
+/* Every test runs with the scalar loops alone, then with each fast path the
+ * build and the CPU have (SSE2, AVX2) in front of them; a level that cannot
+ * run here says so. */
 int main(void)
 {
 	struct unit_list l = { 0 };
 	int failed;
 
-	simd_default = http_parse_use_simd(true);
+	simd_default = http_parse_set_simd(HTTP_SIMD_NONE);
 	add_tests(&l);
 	printf("test_http: the scalar loops alone\n");
 	failed = unit_run(&l, "http parser, scalar loops", setup_scalar, teardown);
+	if (http_simd_best() < HTTP_SIMD_SSE2) {
+		printf("test_http: no SIMD fast path in this build: the scalar run is all\n");
+		return failed != 0;
+	}
 	add_tests(&l);
-	printf("test_http: the SIMD fast paths in front of them (%s)\n",
-	       HTTP_SIMD ? "SSE2" : "none in this build: scalar again");
-	failed += unit_run(&l, "http parser, SIMD fast paths", setup_simd, teardown);
+	printf("test_http: the SSE2 fast paths in front of them\n");
+	failed += unit_run(&l, "http parser, SSE2 fast paths", setup_sse2, teardown);
+	if (http_simd_best() < HTTP_SIMD_AVX2) {
+		printf("test_http: NOT RUN: the AVX2 fast paths (%s)\n",
+		       HTTP_AVX2 ? "this CPU has no AVX2" : "not in this build");
+		return failed != 0;
+	}
+	add_tests(&l);
+	printf("test_http: the AVX2 fast paths in front of them\n");
+	failed += unit_run(&l, "http parser, AVX2 fast paths", setup_avx2, teardown);
 	return failed != 0;
 }
