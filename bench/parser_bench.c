@@ -8,8 +8,9 @@
  * http_parse_head on the head) many times in a row; one timed run is
  * `iters` such passes, and the figure reported is the median of several
  * runs, with the scalar, SSE2 and AVX2 runs interleaved so that a noisy
- * neighbour or a frequency change hurts all of them alike. The method (CPU, compiler, flags,
- * iterations) is printed with the numbers: a figure without it means little.
+ * neighbour or a frequency change hurts all of them alike. The method (CPU,
+ * compiler, flags, iterations) is printed with the numbers: a figure without
+ * it means little.
  *
  * Needs: a POSIX clock (clock_gettime). Run with `make bench-parser`;
  * `build/bench/<cc>/parser_bench [runs] [ms per run]` runs it by hand.

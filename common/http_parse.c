@@ -99,19 +99,26 @@ enum http_simd_level http_parse_set_simd(enum http_simd_level level)
 	return was;
 }
 
+/* Moves p past what the fast path of the current level can skip in front
+ * of a scan: `scan` names a pair of helpers in http_simd.h, simd_<scan>
+ * (SSE2) and avx2_<scan>; the scan's scalar loop goes on from there. */
+#if HTTP_AVX2
+#define FAST_PATH(scan, p, end)                                     \
+	((p) = simd_level == HTTP_SIMD_AVX2   ? avx2_##scan(p, end) \
+	       : simd_level == HTTP_SIMD_SSE2 ? simd_##scan(p, end) \
+	                                      : (p))
+#elif HTTP_SIMD
+#define FAST_PATH(scan, p, end) ((p) = simd_level == HTTP_SIMD_SSE2 ? simd_##scan(p, end) : (p))
+#else
+#define FAST_PATH(scan, p, end) ((void)0)
+#endif
+
 /* The scanning loops. Each returns the first byte at or after p that does
  * not belong to what it skips, or end. The SIMD step (if any) only skips
  * bytes the scalar loop would have skipped too. */
 static const char *skip_tchars(const char *p, const char *end)
 {
-#if HTTP_AVX2
-	if (simd_level == HTTP_SIMD_AVX2)
-		p = avx2_skip_name(p, end);
-#endif
-#if HTTP_SIMD
-	if (simd_level == HTTP_SIMD_SSE2)
-		p = simd_skip_name(p, end);
-#endif
+	FAST_PATH(skip_name, p, end);
 	while (p < end && is_tchar((unsigned char)*p))
 		p++;
 	return p;
@@ -120,14 +127,7 @@ static const char *skip_tchars(const char *p, const char *end)
 /* request-target bytes: anything but SP, CTLs and DEL. */
 static const char *skip_target_chars(const char *p, const char *end)
 {
-#if HTTP_AVX2
-	if (simd_level == HTTP_SIMD_AVX2)
-		p = avx2_skip_target(p, end);
-#endif
-#if HTTP_SIMD
-	if (simd_level == HTTP_SIMD_SSE2)
-		p = simd_skip_target(p, end);
-#endif
+	FAST_PATH(skip_target, p, end);
 	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
 		p++;
 	return p;
@@ -135,14 +135,7 @@ static const char *skip_target_chars(const char *p, const char *end)
 
 static const char *skip_value_chars(const char *p, const char *end)
 {
-#if HTTP_AVX2
-	if (simd_level == HTTP_SIMD_AVX2)
-		p = avx2_skip_value(p, end);
-#endif
-#if HTTP_SIMD
-	if (simd_level == HTTP_SIMD_SSE2)
-		p = simd_skip_value(p, end);
-#endif
+	FAST_PATH(skip_value, p, end);
 	while (p < end && is_value_char((unsigned char)*p))
 		p++;
 	return p;
@@ -183,17 +176,10 @@ size_t http_head_end(const char *buf, size_t len, size_t from)
 
 	if ((size_t)(p - buf) < from)
 		p = buf + from;
-#if HTTP_AVX2
-	/* Either fast path lands on the '\n' that starts the blank line, which
-	 * the loop below then confirms at once, or on the last few bytes, which
-	 * it searches. */
-	if (simd_level == HTTP_SIMD_AVX2)
-		p = avx2_find_blank_line(p, end);
-#endif
-#if HTTP_SIMD
-	if (simd_level == HTTP_SIMD_SSE2)
-		p = simd_find_blank_line(p, end);
-#endif
+	/* A fast path lands on the '\n' that starts the blank line, which the
+	 * loop below then confirms at once, or on the last few bytes, which it
+	 * searches. */
+	FAST_PATH(find_blank_line, p, end);
 	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		p++;
 		if (p < end && *p == '\r')

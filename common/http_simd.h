@@ -18,8 +18,8 @@
  *     its helpers carry the compiler's target("avx2") attribute, which lets
  *     one function use AVX2 in a build that otherwise does not, and the
  *     parser calls them only after asking the CPU (http_simd_best()). An AVX2
- *     helper walks 32-byte blocks, then hands the last 16 to 31 bytes to its
- *     SSE2 twin, which hands the last few to the scalar loop.
+ *     helper walks 32-byte blocks, then hands the rest (fewer than 32 bytes)
+ *     to its SSE2 twin, which hands the last few to the scalar loop.
  * Which one the parser uses by default is decided by measurement
  * (bench/parser_bench.c; see http_parse.c).
  *

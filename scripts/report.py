@@ -185,6 +185,7 @@ def floor_context_text(doc):
 
 def targets_markdown(doc):
     rows = target_rows(doc)
+    context = floor_context_text(doc)
     for r in rows:
         r[5] = "**%s**" % r[5] if r[5] != targets.MISSING else r[5]
     return ["## Targets", "",
@@ -207,7 +208,7 @@ def targets_markdown(doc):
             % (targets.MIN_TRIALS, wl.WARM_REQUESTS, targets.SETTLED_P, smallest_p_text(doc)),
             "",
             targets_counts_text(doc) + ".", "", md_table(TARGETS_HEADER, rows), ""] + (
-                [floor_context_text(doc), ""] if floor_context_text(doc) else [])
+                [context, ""] if context else [])
 
 
 def summary_text(doc):

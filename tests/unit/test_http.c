@@ -647,16 +647,16 @@ static void expect_same(const char *buf, size_t len, const char *what, size_t at
 	enum http_simd_level was = http_parse_set_simd(HTTP_SIMD_NONE);
 	ra = http_parse_request(in, len, &a);
 	ea = http_head_end(in, len, 0);
-	for (int level = HTTP_SIMD_SSE2; level <= (int)http_simd_best(); level++) {
-		http_parse_set_simd((enum http_simd_level)level);
+	for (enum http_simd_level level = HTTP_SIMD_SSE2; level <= http_simd_best(); level++) {
+		http_parse_set_simd(level);
 		rb = http_parse_request(in, len, &b);
 		eb = http_head_end(in, len, 0);
 		if (ra != rb || ea != eb)
 			fail_msg("%s, byte %zu: scalar %d/%zu, %s %d/%zu", what, at, ra, ea,
-			         http_simd_name((enum http_simd_level)level), rb, eb);
+			         http_simd_name(level), rb, eb);
 		if (ra > 0 && !same_request(&a, &b))
 			fail_msg("%s, byte %zu: scalar and %s parsed differently", what, at,
-			         http_simd_name((enum http_simd_level)level));
+			         http_simd_name(level));
 	}
 	http_parse_set_simd(was);
 }
@@ -966,21 +966,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int setup_scalar(void **state)
-{
-	http_parse_set_simd(HTTP_SIMD_NONE);
-	return setup(state);
-}
+static enum http_simd_level pass_level; /* the level main() runs the tests at */
 
-static int setup_sse2(void **state)
+static int setup_level(void **state)
 {
-	http_parse_set_simd(HTTP_SIMD_SSE2);
-	return setup(state);
-}
-
-static int setup_avx2(void **state)
-{
-	http_parse_set_simd(HTTP_SIMD_AVX2);
+	http_parse_set_simd(pass_level);
 	return setup(state);
 }
 
@@ -1023,23 +1013,20 @@ int main(void)
 	int failed;
 
 	simd_default = http_parse_set_simd(HTTP_SIMD_NONE);
-	add_tests(&l);
-	printf("test_http: the scalar loops alone\n");
-	failed = unit_run(&l, "http parser, scalar loops", setup_scalar, teardown);
-	if (http_simd_best() < HTTP_SIMD_SSE2) {
-		printf("test_http: no SIMD fast path in this build: the scalar run is all\n");
-		return failed != 0;
+	failed = 0;
+	for (pass_level = HTTP_SIMD_NONE; pass_level <= HTTP_SIMD_AVX2; pass_level++) {
+		char group[64];
+		if (pass_level > http_simd_best()) {
+			printf("test_http: NOT RUN: the %s fast paths (%s)\n",
+			       http_simd_name(pass_level),
+			       HTTP_AVX2 && pass_level == HTTP_SIMD_AVX2 ? "this CPU has no AVX2"
+			                                                 : "not in this build");
+			continue;
+		}
+		snprintf(group, sizeof(group), "http parser, %s", http_simd_name(pass_level));
+		printf("test_http: %s\n", group);
+		add_tests(&l);
+		failed += unit_run(&l, group, setup_level, teardown);
 	}
-	add_tests(&l);
-	printf("test_http: the SSE2 fast paths in front of them\n");
-	failed += unit_run(&l, "http parser, SSE2 fast paths", setup_sse2, teardown);
-	if (http_simd_best() < HTTP_SIMD_AVX2) {
-		printf("test_http: NOT RUN: the AVX2 fast paths (%s)\n",
-		       HTTP_AVX2 ? "this CPU has no AVX2" : "not in this build");
-		return failed != 0;
-	}
-	add_tests(&l);
-	printf("test_http: the AVX2 fast paths in front of them\n");
-	failed += unit_run(&l, "http parser, AVX2 fast paths", setup_avx2, teardown);
 	return failed != 0;
 }
