@@ -20,7 +20,8 @@ SCHEMA = 1
 CSV_COLUMNS = (
     "backend", "label", "kind", "workload", "param", "conns", "tool", "trial", "duration_s",
     "requests", "rps", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p99_9_us", "lat_max_us",
-    "server_user_us_per_req", "server_sys_us_per_req", "server_cpu_util", "client_cpu_util",
+    "server_user_us_per_req", "server_sys_us_per_req", "server_cpu_util",
+    "server_other_util", "client_cpu_util",
     "client_bound", "server_rss_kb", "server_hwm_kb", "bytes_per_conn", "err_connect",
     "err_read", "err_write", "err_timeout", "err_status", "flags",
 )
@@ -41,6 +42,7 @@ def csv_row(row):
         "lat_max_us": lat.get("max"),
         "server_user_us_per_req": cpu.get("user_us_per_req"),
         "server_sys_us_per_req": cpu.get("sys_us_per_req"), "server_cpu_util": cpu.get("util"),
+        "server_other_util": cpu.get("other_util"),
         "client_cpu_util": cli.get("util"), "client_bound": cli.get("bound"),
         "server_rss_kb": mem.get("rss_kb"), "server_hwm_kb": mem.get("hwm_kb"),
         "bytes_per_conn": mem.get("bytes_per_conn"),
@@ -90,7 +92,7 @@ def aggregate(rows):
         for key in ("p50", "p75", "p90", "p99", "p99_9", "max", "mean"):
             agg["latency_us"][key] = _median((t.get("latency_us") or {}).get(key)
                                              for t in trials)
-        for key in ("user_us_per_req", "sys_us_per_req", "util"):
+        for key in ("user_us_per_req", "sys_us_per_req", "util", "other_util"):
             agg["server_cpu"][key] = _median((t.get("server_cpu") or {}).get(key)
                                              for t in trials)
         for key in ("rss_kb", "hwm_kb", "rss_before_kb", "bytes_per_conn", "warm_requests"):

@@ -224,6 +224,8 @@ def run_rounds(members, ctx, on_round=None):
                 rows[m["spec"]["name"]].append(failed_row(m, "server did not start: " +
                                                           e.reason))
         live = list(running)
+        for _, srv in live:  # a Wine server's start keeps the wineserver busy a while
+            settle(srv)
         for trial in range(1, ctx.cfg["trials"] + 1):
             if not live:
                 break
@@ -254,22 +256,37 @@ def run_rounds(members, ctx, on_round=None):
 
 QUIET_S = 0.05   # a server that spends no CPU for this long is done with a trial
 SETTLE_MAX_S = 5.0
+CORE_QUIET_S = 0.2     # then its CPUs must be all but idle for this long:
+CORE_QUIET_TICKS = 1   # at most this many busy ticks (5 % of a CPU)
+CONTENDED_UTIL = 0.05  # other work on the server's CPUs above which a trial is flagged
 
 
 def settle(srv):
-    """Waits until the server has spent no CPU for QUIET_S (at most
-    SETTLE_MAX_S). After wrk exits a server still closes its connections:
-    about 50 ms for epoll with 10,000, 0.3 s for nginx, up to a second of
-    busy CPU for a Wine backend with 1,024. In rounds that tail must not
-    fall into the next server's trial, on the same server CPU."""
+    """Waits until the server has spent no CPU for QUIET_S and the CPUs it is
+    pinned to have then been all but idle for CORE_QUIET_S, at most
+    SETTLE_MAX_S. After wrk exits a server still closes its connections:
+    about 50 ms for epoll with 10,000, 0.3 s for nginx, seconds for a Wine
+    backend with 1,024, whose wineserver goes on working after the Windows
+    process is quiet. In rounds that tail must not fall into the next
+    server's trial, on the same CPU: measure_trial() flags a trial where
+    something did anyway."""
     deadline = time.monotonic() + SETTLE_MAX_S
     last = srv.cpu_ticks()
     while time.monotonic() < deadline:
         time.sleep(QUIET_S)
         now = srv.cpu_ticks()
-        if now == last or not srv.alive():
+        if not srv.alive():
             return
-        last = now
+        if now != last:
+            last = now
+            continue
+        core = srv.core_ticks()
+        if core is None:
+            return
+        time.sleep(CORE_QUIET_S)
+        if srv.core_ticks() - core <= CORE_QUIET_TICKS:
+            return
+        last = srv.cpu_ticks()
 
 
 def run_alone(step, ctx):
@@ -426,6 +443,7 @@ def measure_trial(step, ctx, srv, trial):
     argv, warm, run = commands(step, ctx, srv)
     load.warm_up(warm, ctx.client_cpus, ctx.cfg["warmup"])
     u0, s0 = srv.cpu_ticks()
+    c0 = srv.core_ticks()
     t0 = time.monotonic()
     result, text, err = run()
     wall = time.monotonic() - t0
@@ -440,6 +458,7 @@ def measure_trial(step, ctx, srv, trial):
         row["flags"].append("failed")
         return row
     u1, s1 = srv.cpu_ticks()
+    c1 = srv.core_ticks()
     mem = srv.memory_kb()
     if result is None:
         row.update({"rps": None, "error": err})
@@ -457,6 +476,8 @@ def measure_trial(step, ctx, srv, trial):
             "user_us_per_req": (u1 - u0) / CLK_TCK * 1e6 / n,
             "sys_us_per_req": (s1 - s0) / CLK_TCK * 1e6 / n,
             "util": round((u1 - u0 + s1 - s0) / CLK_TCK / wall / ncpu, 3),
+            "other_util": other_util(c1 - c0 - (u1 - u0 + s1 - s0), wall, ncpu)
+            if c0 is not None else None,
         },
         "server_mem": {"rss_kb": mem.get("VmRSS"), "hwm_kb": mem.get("VmHWM"),
                        "threads": mem.get("Threads")},
@@ -470,7 +491,16 @@ def measure_trial(step, ctx, srv, trial):
         row["flags"].append("errors")  # no answer at all is an error too
     if result["client_cpu"]["bound"]:
         row["flags"].append("client-bound")
+    if (row["server_cpu"]["other_util"] or 0) >= CONTENDED_UTIL:
+        row["flags"].append("cpu-contended")
     return row
+
+
+def other_util(ticks, wall, ncpu):
+    """The share of the server's CPUs that something other than the server
+    used during a trial: their busy ticks less the server's own. The two are
+    read a moment apart, so a tick or two either way is noise (below 0: 0)."""
+    return round(max(0, ticks) / CLK_TCK / wall / ncpu, 3)
 
 
 def measure_hyperfine(step, ctx, srv):

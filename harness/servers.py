@@ -11,7 +11,13 @@ SO_REUSEPORT listener); nginx is given worker_processes N (with its master
 process and reuseport listeners when N > 1) and h2o num-threads N, so every
 server gets the same number of loops. The floor always runs one loop. With
 several processes (nginx's master and workers), CPU time and memory are
-summed over the whole process family.
+summed over the whole process family. Under Wine, a process's sockets,
+waits and polls are served by the wineserver, a separate process pinned
+with it: its CPU time counts as the Wine server's (its memory does not).
+
+Contention: a server pinned to its CPUs should be the only thing busy on
+them. core_ticks() reads how busy those CPUs were, from /proc/stat, so a
+trial can tell how much of their time went to something else.
 
 Needs: Linux /proc, taskset (util-linux); nginx and h2o only for their lines.
 """
@@ -56,6 +62,34 @@ def cpu_set(cpus):
     for part in cpus.split(","):
         lo, _, hi = part.strip().partition("-")
         out |= set(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def cpu_busy_ticks(cpus):
+    """Clock ticks the CPUs in the set `cpus` have been busy since boot, from
+    /proc/stat: user, nice, system, irq, softirq and steal (time the
+    hypervisor gave to someone else), summed. Idle and iowait are not busy."""
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, _, rest = line.partition(" ")
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                t = [int(x) for x in rest.split()]
+                busy += t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
+    return busy
+
+
+def wineservers():
+    """The pids of the running wineservers (one per Wine prefix)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/comm" % entry) as f:
+                    if f.read().startswith("wineserver"):
+                        out.append(int(entry))
+            except OSError:
+                continue
     return out
 
 
@@ -197,9 +231,12 @@ class Server:
 
     def cpu_ticks(self):
         """(user, system) clock ticks so far, summed over all threads (and
-        over the family's processes)."""
+        over the family's processes). A Wine server's include the
+        wineserver's: it does the work a Windows kernel would. While one Wine
+        server is measured the others have settled, so that work is its own."""
         user = system = 0
-        for pid in self.pids():
+        helpers = wineservers() if self.spec["kind"] == "wine" else []
+        for pid in self.pids() + helpers:
             try:
                 with open("/proc/%d/stat" % pid) as f:
                     st = parse.parse_proc_stat(f.read())
@@ -207,6 +244,11 @@ class Server:
                 continue  # a child that has just exited
             user, system = user + st["utime"], system + st["stime"]
         return user, system
+
+    def core_ticks(self):
+        """Busy clock ticks so far of the CPUs the server is pinned to (by
+        whoever used them), or None when it is not pinned."""
+        return cpu_busy_ticks(cpu_set(self.cpus)) if self.cpus else None
 
     def memory_kb(self):
         """{'VmHWM': peak kB, 'VmRSS': current kB, 'Threads': n}, summed over

@@ -36,8 +36,8 @@ IDLE_K = 10000
 STATIC_BYTES = 1024 * 1024
 
 # The flags of an aggregate that are caveats on a ratio built from it.
-CAVEATS = ("errors", "failed", "server-died", "client-bound", "idle-closed", "emulated",
-           "under-wine")
+CAVEATS = ("errors", "failed", "server-died", "client-bound", "cpu-contended", "idle-closed",
+           "emulated", "under-wine")
 
 
 class Index:

@@ -8,7 +8,8 @@ memory points run one server at a time.
 These tests check the plan, then drive runner.py against the real
 bin/server-epoll and bin/server-poll with short trials: the order of the
 trials, a server that does not start, one that dies mid-rounds, an
-interruption, and that a server waiting its turn spends no CPU.
+interruption, that a server waiting its turn spends no CPU, and that a
+trial sharing the server's CPU with another process is flagged.
 """
 
 import contextlib
@@ -17,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,14 +142,22 @@ class Plan(unittest.TestCase):
 
 
 class Busy:
-    """A server whose CPU ticks advance `busy` reads, then stay."""
+    """A server whose CPU ticks advance `busy` reads, then stay; the CPUs it
+    is pinned to (if `core_busy` is given) stay busy for that many reads,
+    with the server itself quiet: another process's leftover work."""
 
-    def __init__(self, busy):
-        self.reads, self.busy = 0, busy
+    def __init__(self, busy, core_busy=None):
+        self.reads, self.busy, self.core_busy, self.core_reads = 0, busy, core_busy, 0
 
     def cpu_ticks(self):
         self.reads += 1
         return min(self.reads, self.busy), 0
+
+    def core_ticks(self):
+        if self.core_busy is None:
+            return None
+        self.core_reads += 1
+        return 5 * min(self.core_reads, self.core_busy)
 
     def alive(self):
         return True
@@ -158,6 +168,11 @@ class Settle(unittest.TestCase):
         srv = Busy(4)
         runner.settle(srv)
         self.assertEqual(srv.reads, 5)  # 4 busy reads, then one quiet interval
+
+    def test_waits_for_its_cpus_to_go_idle(self):
+        srv = Busy(1, core_busy=5)
+        runner.settle(srv)
+        self.assertEqual(srv.core_reads, 6)  # the server is quiet; its CPU is not
 
     def test_gives_up_on_a_server_that_stays_busy(self):
         srv, limit = Busy(10 ** 9), runner.SETTLE_MAX_S
@@ -290,6 +305,33 @@ class WithServers(unittest.TestCase):
         for name in ("epoll", "poll"):
             self.assertEqual(trials_of(per[name]), [1, 2, 3])
             self.assertTrue(all((r["rps"] or 0) > 0 for r in per[name]), per[name])
+
+    def test_a_trial_that_shares_its_cpu_is_flagged(self):
+        """A process spinning on the server's CPU during the trials: each row
+        says how much of the CPU it took and carries cpu-contended. Without
+        it, no row does."""
+        if len(os.sched_getaffinity(0)) < 2:
+            self.fail("needs 2 CPUs: the server pinned to one, wrk to the other")
+        cpus = sorted(os.sched_getaffinity(0))
+        ctx = Ctx(self.tmp, ("plaintext",), trials=2, duration=0.5)
+        ctx.server_cpus, ctx.client_cpus = str(cpus[0]), str(cpus[1])
+        ctx.server_ncpus = 1
+        (point,) = runner.make_plan([spec("epoll")], ctx)
+        hog = subprocess.Popen(["taskset", "-c", ctx.server_cpus, "sh", "-c",
+                                "while :; do :; done"])
+        try:
+            contended = runner.run_point(point, ctx)["epoll"]
+        finally:
+            hog.kill()
+            hog.wait()
+        alone = runner.run_point(point, ctx)["epoll"]
+        for r in contended:
+            self.assertIn("cpu-contended", r["flags"])
+            self.assertGreater(r["server_cpu"]["other_util"], 0.2, r["server_cpu"])
+        for r in alone:
+            self.assertNotIn("cpu-contended", r["flags"], r["server_cpu"])
+            self.assertLess(r["server_cpu"]["other_util"], runner.CONTENDED_UTIL)
+            self.assertGreater(r["rps"] or 0, 0)
 
     def kill(self, victim, at):
         """A before() hook that kills `victim` when trial `at` is due."""
