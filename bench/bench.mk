@@ -15,6 +15,8 @@
 #                      under callgrind
 #   make bench-cpu     server CPU time per request, the same pair, PR_TRIALS
 #                      runs back to back (medians)
+#   make bench-tail    the latency tail under a saturated wrk and the turns of
+#                      both event loops: $(TAIL_BACKEND) beside epoll, nginx
 #   make bench-syscall-cost  what one empty system call costs on this machine
 #
 # The code under test is compiled with the same flags as the servers
@@ -79,5 +81,13 @@ bench-instr: bin/server-$(BACKEND) build/harness/floor
 bench-cpu: bin/server-$(BACKEND) build/harness/floor
 	$(PR_RUN) --mode cpu
 
+# The latency tail under a saturated wrk, with the turns of wrk's loop and of
+# the server's: TAIL_BACKEND beside epoll and nginx (bench/per_request.py).
+TAIL_BACKEND ?= poll
+bench-tail: bin/server-$(TAIL_BACKEND) bin/server-epoll
+	$(HARNESS_PY) bench/per_request.py --mode tail --conns $(PR_CONNS) --trials $(PR_TRIALS) \
+		--duration $(PR_DURATION) $(TAIL_BACKEND)=bin/server-$(TAIL_BACKEND) \
+		epoll=bin/server-epoll nginx=@nginx
+
 .PHONY: bench-parser bench-conn bench-micro bench-syscalls bench-instr bench-cpu \
-	bench-syscall-cost
+	bench-tail bench-syscall-cost

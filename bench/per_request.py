@@ -21,6 +21,15 @@ figures here do not:
             /proc/<pid>/stat, as harness/runner.py reads it) over a wrk run.
             Noisy on a busy machine, so servers are measured back to back,
             TRIALS times in turn, and the medians are compared.
+  tail      the latency tail under a saturated wrk, and the two event
+            loops that shape it: wrk's p50 and p99, the share of requests
+            that took more than 1.5x the median ("late", the second mode of
+            a bimodal tail), the mean time between wrk's epoll_wait() returns
+            (one turn of its loop) and between the server's waits (epoll_wait,
+            poll or io_uring_enter), both counted by perf in the kernel, and
+            the share of its core the server used meanwhile. A loop turn of
+            wrk's as long as the median says wrk is the bottleneck; a server
+            near 1.00 busy with long waits says the server is.
 
 A response is counted as one successful send() (syscalls, instr): true for
 GET /plaintext without pipelining, where every response leaves in one call,
@@ -32,7 +41,11 @@ Every server is started pinned to CPU 0 and wrk to CPU 1 (taskset), on
 127.0.0.1 with --port 0; it must print the contract's "listening on" line
 (harness/floor.c does). All load is bounded: wrk runs DURATION seconds.
 
-Needs: wrk, taskset; perf (syscalls), valgrind (instr), Linux.
+A NAME=@nginx server is nginx, configured as the harness configures it
+(harness/servers.py), on a free port.
+
+Needs: wrk, taskset; perf (syscalls, tail), valgrind (instr), Linux;
+nginx for @nginx.
 Run:   bench/per_request.py --mode syscalls --conns 256,1024 \\
            epoll=bin/server-epoll floor=build/harness/floor
        (make bench-syscalls does this for BACKEND=epoll and the floor)
@@ -42,7 +55,9 @@ import glob
 import json
 import os
 import re
+import resource
 import select
+import shutil
 import signal
 import statistics
 import subprocess
@@ -50,6 +65,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import servers as harness_servers  # noqa: E402  (nginx's configuration, a free port)
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -79,6 +97,25 @@ class Server:
                 argv[0], START_TIMEOUT_S, line, VALGRIND_HINT if prefix else ""))
         self.url = m.group(1) + URL_PATH
 
+    @classmethod
+    def nginx(cls):
+        """nginx with the harness's configuration, one worker, no master."""
+        self = cls.__new__(cls)
+        self.tmp = tempfile.TemporaryDirectory()
+        port = harness_servers.free_port()
+        argv = harness_servers.write_ref_config("nginx", self.tmp.name, self.tmp.name, port)
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "http://127.0.0.1:%d%s" % (port, URL_PATH)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url, timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not answer on port %d" % port)
+
     def pid(self):
         """The server's pid (under valgrind, the tool's process is the server)."""
         return self.proc.pid
@@ -98,9 +135,20 @@ class Server:
             self.proc.wait()
 
 
-def wrk(url, conns, seconds, background=False):
+def start(argv, prefix=()):
+    """A Server for NAME=BINARY [args], or nginx for NAME=@nginx."""
+    if argv == ["@nginx"]:
+        if prefix:
+            raise RuntimeError("nginx does not run under valgrind here: use --mode syscalls,cpu,tail")
+        return Server.nginx()
+    return Server(argv, prefix)
+
+
+def wrk(url, conns, seconds, background=False, script=None):
     """Runs wrk pinned to CLIENT_CPU; returns its request count (or the Popen)."""
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, url]
+    if script:
+        argv[4:4] = ["-s", script]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if background:
         return proc
@@ -116,7 +164,7 @@ def wrk_requests(proc):
 
 
 def measure_cpu(argv, conns, duration):
-    srv = Server(argv)
+    srv = start(argv)
     try:
         wrk(srv.url, conns, 1)  # warm-up: connections, caches, the heap's size
         u0, s0 = srv.cpu_s()
@@ -148,7 +196,7 @@ def measure_syscalls(argv, conns, duration):
     cmd += ["-e", "syscalls:sys_exit_sendto", "--filter", "ret > 0",
             "-e", "syscalls:sys_exit_recvfrom", "--filter", "ret == -11",
             "-e", "syscalls:sys_exit_epoll_wait", "--filter", "ret == 0"]
-    srv = Server(argv)
+    srv = start(argv)
     try:
         wrk(srv.url, conns, 1)
         load = wrk(srv.url, conns, duration + 2, background=True)
@@ -184,6 +232,71 @@ def measure_syscalls(argv, conns, duration):
     return row
 
 
+# wrk's done() hook for the tail mode: the median, the p99 and the share of
+# requests slower than 1.5x the median, found by bisecting the percentiles.
+TAIL_LUA = """
+function done(summary, latency, requests)
+  local p50, lo, hi = latency:percentile(50), 50.0, 100.0
+  for i = 1, 40 do
+    local mid = (lo + hi) / 2
+    if latency:percentile(mid) > 1.5 * p50 then hi = mid else lo = mid end
+  end
+  io.write(string.format("TAIL %d %d %.4f\\n", p50, latency:percentile(99), 100 - lo))
+end
+"""
+SERVER_WAITS = ("epoll_wait", "poll", "io_uring_enter")
+
+
+def perf_count(pid, events, seconds):
+    """perf stat's counts of `events` in process `pid` over `seconds`."""
+    cmd = ["perf", "stat", "-x", ",", "-p", str(pid)]
+    for e in events:
+        cmd += ["-e", e]
+    return subprocess.Popen(cmd + ["--", "sleep", str(seconds)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def perf_total(proc):
+    err = proc.communicate(timeout=60)[1]
+    counts = [int(line.split(",")[0]) for line in err.splitlines()
+              if line.split(",")[0].isdigit()]
+    if not counts:
+        raise RuntimeError("perf stat gave no counts:\n" + err)
+    return sum(counts)
+
+
+def measure_tail(argv, conns, duration):
+    """wrk's latency percentiles over duration + 2 s, and both loops' turns
+    counted by perf over the middle `duration` s of it."""
+    srv = start(argv)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(TAIL_LUA)
+        lua.flush()
+        try:
+            wrk(srv.url, conns, 1)
+            load = wrk(srv.url, conns, duration + 2, background=True, script=lua.name)
+            time.sleep(1)
+            u0, s0, t0 = *srv.cpu_s(), time.monotonic()
+            client = perf_count(load.pid, ["syscalls:sys_exit_epoll_wait"], duration)
+            server = perf_count(srv.pid(), ["syscalls:sys_enter_" + c for c in SERVER_WAITS],
+                                duration)
+            turns, waits = perf_total(client), perf_total(server)
+            u1, s1, t1 = *srv.cpu_s(), time.monotonic()
+            out = load.communicate(timeout=60)[0]
+        finally:
+            srv.stop()
+    m = re.search(r"^TAIL (\d+) (\d+) ([\d.]+)$", out, re.M)
+    n = re.search(r"^\s*(\d+) requests in ([\d.]+)s", out, re.M)
+    if not m or not n or "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError("wrk failed or got errors:\n" + out)
+    req_s = int(n.group(1)) / float(n.group(2))
+    return {"p99_ms": int(m.group(2)) / 1000, "p50_ms": int(m.group(1)) / 1000,
+            "late_pct": float(m.group(3)), "wrk_turn_ms": duration * 1000 / max(turns, 1),
+            "server_wait_us": duration * 1e6 / max(waits, 1),
+            "resp_per_wait": req_s * duration / max(waits, 1), "req_s": req_s,
+            "server_busy": (u1 - u0 + s1 - s0) / (t1 - t0)}
+
+
 def callgrind_totals(path):
     """({event: total}, calls to libc's send()) from a callgrind output file."""
     names, events, total, sends, cfn = {}, [], {}, 0, None
@@ -215,7 +328,7 @@ def measure_instr(argv, conns, duration, cache_sim=False):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
-        srv = Server(argv, tool + (["--cache-sim=yes"] if cache_sim else []))
+        srv = start(argv, tool + (["--cache-sim=yes"] if cache_sim else []))
         try:
             wrk(srv.url, conns, 1)
             subprocess.run(["callgrind_control", "-z", str(srv.pid())], capture_output=True,
@@ -246,6 +359,8 @@ MODES = {"cpu": (measure_cpu, ("cpu_us", "user_us", "sys_us", "req_s")),
          "syscalls": (measure_syscalls, ("all", "recvfrom", "recv_eagain", "sendto",
                                          "epoll_wait", "io_uring_enter", "wait_timeouts", "epoll_ctl",
                                          "resp_per_wait")),
+         "tail": (measure_tail, ("p99_ms", "p50_ms", "late_pct", "wrk_turn_ms", "server_wait_us",
+                                 "resp_per_wait", "server_busy", "req_s")),
          "instr": (measure_instr, ("instr",)),
          "misses": (measure_misses, ("instr", "d1_miss", "ll_miss"))}
 
@@ -253,7 +368,7 @@ MODES = {"cpu": (measure_cpu, ("cpu_us", "user_us", "sys_us", "req_s")),
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", default="syscalls", help="syscalls, instr, misses, cpu (comma list)")
+    ap.add_argument("--mode", default="syscalls", help="syscalls, instr, misses, cpu, tail (comma list)")
     ap.add_argument("--conns", default="256,1024", help="connection counts, comma list")
     ap.add_argument("--duration", type=int, default=3, help="seconds of each measured run")
     ap.add_argument("--trials", type=int, default=3, help="runs per point; medians shown")
@@ -264,7 +379,24 @@ def main():
     global URL_PATH
     URL_PATH = args.path
     servers = [(s.split("=", 1)[0], s.split("=", 1)[1].split()) for s in args.servers]
-    for mode in args.mode.split(","):
+    modes = args.mode.split(",")
+    for mode in modes:
+        if mode not in MODES:
+            sys.exit("per_request.py: unknown mode %r (one of: %s)" % (mode, ", ".join(MODES)))
+    need = {"wrk": "wrk", "taskset": "util-linux"}
+    if {"syscalls", "tail"} & set(modes):
+        need["perf"] = "linux-perf"
+    if {"instr", "misses"} & set(modes):
+        need["valgrind"] = "valgrind"
+    if any(argv == ["@nginx"] for _, argv in servers):
+        need["nginx"] = "nginx-light"
+    missing = ["%s (Debian package %s)" % (c, p) for c, p in need.items() if not shutil.which(c)]
+    if missing:
+        sys.exit("per_request.py: missing " + ", ".join(missing))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # wrk and the server hold a descriptor per connection
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for mode in modes:
         fn, keys = MODES[mode]
         print("\n## %s: medians of %d trials, %d s each\n" % (mode, args.trials, args.duration))
         print("| conns | server | " + " | ".join(keys) + " | %s min..max | ratio to %s |"
