@@ -22,6 +22,7 @@ its server takes turns with and without the K connections (paired_idle()),
 so the ratio of the two shares the machine's drift. Plain Python 3 stdlib.
 """
 
+import contextlib
 import math
 import os
 import sys
@@ -187,10 +188,32 @@ def failed_row(step, error, trial=0):
     return row
 
 
+@contextlib.contextmanager
+def off_server_cpus(ctx):
+    """Keeps the harness's own work (starting the tools, reading /proc,
+    parsing their output) on the client's CPUs while a point runs, when the
+    run pins both sides: on the server's CPUs it would count as another
+    program's use of them (other_util) and take time from the server."""
+    if not (ctx.server_cpus and ctx.client_cpus):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, servers.cpu_set(ctx.client_cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run_point(point, ctx, on_round=None):
     """Measures one point. Returns {server name: its rows} (a 'failed' row
     for a server or tool that would not run: the reason is kept, the run
     goes on). on_round(t) is called as each round t ends."""
+    with off_server_cpus(ctx):
+        return measure_point(point, ctx, on_round)
+
+
+def measure_point(point, ctx, on_round):
     names = [m["spec"]["name"] for m in point["members"]]
     if wl.load_tool(point["workload"]) == "discard_client":
         binary = discard_binary(ctx)
@@ -258,7 +281,8 @@ QUIET_S = 0.05   # a server that spends no CPU for this long is done with a tria
 SETTLE_MAX_S = 5.0
 CORE_QUIET_S = 0.2     # then its CPUs must be all but idle for this long:
 CORE_QUIET_TICKS = 1   # at most this many busy ticks (5 % of a CPU)
-CONTENDED_UTIL = 0.05  # other work on the server's CPUs above which a trial is flagged
+CONTENDED_UTIL = 0.05  # other work on the server's CPUs above which a trial is flagged,
+CONTENDED_TICKS = 5    # if it is also more ticks than the readings' noise (1-4 ticks)
 
 
 def settle(srv):
@@ -466,6 +490,7 @@ def measure_trial(step, ctx, srv, trial):
         return row
     n = result["requests"] or 1
     ncpu = ctx.server_ncpus
+    other = c1 - c0 - (u1 - u0 + s1 - s0) if c0 is not None else None
     row.update({
         "duration_s": result["duration_s"], "requests": result["requests"],
         "rps": result["rps"], "bytes": result["bytes"], "latency_us": result["latency_us"],
@@ -476,8 +501,7 @@ def measure_trial(step, ctx, srv, trial):
             "user_us_per_req": (u1 - u0) / CLK_TCK * 1e6 / n,
             "sys_us_per_req": (s1 - s0) / CLK_TCK * 1e6 / n,
             "util": round((u1 - u0 + s1 - s0) / CLK_TCK / wall / ncpu, 3),
-            "other_util": other_util(c1 - c0 - (u1 - u0 + s1 - s0), wall, ncpu)
-            if c0 is not None else None,
+            "other_util": other_util(other, wall, ncpu) if other is not None else None,
         },
         "server_mem": {"rss_kb": mem.get("VmRSS"), "hwm_kb": mem.get("VmHWM"),
                        "threads": mem.get("Threads")},
@@ -491,7 +515,7 @@ def measure_trial(step, ctx, srv, trial):
         row["flags"].append("errors")  # no answer at all is an error too
     if result["client_cpu"]["bound"]:
         row["flags"].append("client-bound")
-    if (row["server_cpu"]["other_util"] or 0) >= CONTENDED_UTIL:
+    if (row["server_cpu"]["other_util"] or 0) >= CONTENDED_UTIL and other >= CONTENDED_TICKS:
         row["flags"].append("cpu-contended")
     return row
 
@@ -499,7 +523,10 @@ def measure_trial(step, ctx, srv, trial):
 def other_util(ticks, wall, ncpu):
     """The share of the server's CPUs that something other than the server
     used during a trial: their busy ticks less the server's own. The two are
-    read a moment apart, so a tick or two either way is noise (below 0: 0)."""
+    read a moment apart, and the kernel's own threads wake on every CPU now
+    and then, so a few ticks either way are noise (below 0: 0); a flag needs
+    CONTENDED_TICKS as well as CONTENDED_UTIL, which in a short trial is
+    only 3 or 4 ticks."""
     return round(max(0, ticks) / CLK_TCK / wall / ncpu, 3)
 
 

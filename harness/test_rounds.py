@@ -313,7 +313,7 @@ class WithServers(unittest.TestCase):
         if len(os.sched_getaffinity(0)) < 2:
             self.fail("needs 2 CPUs: the server pinned to one, wrk to the other")
         cpus = sorted(os.sched_getaffinity(0))
-        ctx = Ctx(self.tmp, ("plaintext",), trials=2, duration=0.5)
+        ctx = Ctx(self.tmp, ("plaintext",), trials=2, duration=1.0)
         ctx.server_cpus, ctx.client_cpus = str(cpus[0]), str(cpus[1])
         ctx.server_ncpus = 1
         (point,) = runner.make_plan([spec("epoll")], ctx)
@@ -328,10 +328,26 @@ class WithServers(unittest.TestCase):
         for r in contended:
             self.assertIn("cpu-contended", r["flags"])
             self.assertGreater(r["server_cpu"]["other_util"], 0.2, r["server_cpu"])
-        for r in alone:
+        for r in alone:  # what is left is noise: kernel threads, the readings' timing
             self.assertNotIn("cpu-contended", r["flags"], r["server_cpu"])
-            self.assertLess(r["server_cpu"]["other_util"], runner.CONTENDED_UTIL)
+            self.assertLess(r["server_cpu"]["other_util"], 0.2, r["server_cpu"])
             self.assertGreater(r["rps"] or 0, 0)
+
+    def test_the_harness_works_on_the_client_cpus(self):
+        """While a point runs, the harness itself is pinned to the client's
+        CPUs (its bookkeeping would otherwise count against the server's);
+        afterwards it gets its CPUs back."""
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            self.fail("needs 2 CPUs: the server pinned to one, wrk to the other")
+        ctx, point = self.point(["epoll", "poll"], trials=1)
+        ctx.server_cpus, ctx.client_cpus, ctx.server_ncpus = str(cpus[0]), str(cpus[1]), 1
+        seen = []
+        with Recorder(lambda name, trial, servers: seen.append(os.sched_getaffinity(0))):
+            per = runner.run_point(point, ctx)
+        self.assertEqual(seen, [{cpus[1]}, {cpus[1]}])
+        self.assertEqual(sorted(os.sched_getaffinity(0)), cpus)
+        self.assertTrue(all(r["rps"] for rows in per.values() for r in rows), per)
 
     def kill(self, victim, at):
         """A before() hook that kills `victim` when trial `at` is due."""

@@ -273,8 +273,8 @@ def markdown(doc, run_dir):
               "Flags: `errors` (socket errors, timeouts or non-2xx answers in a trial: "
               "the number is not comparable), `client-bound` (the load generator used "
               "over 90% of its CPU: the server may be faster than shown), `cpu-contended` "
-              "(something other than the server used 5% or more of the server's CPUs "
-              "during a trial: it had less than a whole core), `emulated`, "
+              "(something other than the server used 5% or more of the server's CPUs, "
+              "and 50 ms or more, during a trial: it had less than a whole core), `emulated`, "
               "`under-wine` (never ranked against native backends), `idle-closed` (the "
               "server closed idle connections during the measurement). See "
               "[harness/README.md](../../harness/README.md) for the method.", ""]
