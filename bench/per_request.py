@@ -55,7 +55,6 @@ import glob
 import json
 import os
 import re
-import resource
 import select
 import shutil
 import signal
@@ -67,6 +66,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import bench as harness_bench  # noqa: E402  (the descriptor limit)
 import servers as harness_servers  # noqa: E402  (nginx's configuration, a free port)
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -97,25 +97,6 @@ class Server:
                 argv[0], START_TIMEOUT_S, line, VALGRIND_HINT if prefix else ""))
         self.url = m.group(1) + URL_PATH
 
-    @classmethod
-    def nginx(cls):
-        """nginx with the harness's configuration, one worker, no master."""
-        self = cls.__new__(cls)
-        self.tmp = tempfile.TemporaryDirectory()
-        port = harness_servers.free_port()
-        argv = harness_servers.write_ref_config("nginx", self.tmp.name, self.tmp.name, port)
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d%s" % (port, URL_PATH)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(self.url, timeout=1).read()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx did not answer on port %d" % port)
-
     def pid(self):
         """The server's pid (under valgrind, the tool's process is the server)."""
         return self.proc.pid
@@ -135,20 +116,45 @@ class Server:
             self.proc.wait()
 
 
+class Nginx(Server):
+    """nginx with the harness's configuration (one worker, no master), pinned
+    like the others, on a free port; it prints no listening line, so it is
+    ready when it answers."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        port = harness_servers.free_port()
+        argv = harness_servers.write_ref_config("nginx", self.tmp.name, self.tmp.name, port)
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "http://127.0.0.1:%d%s" % (port, URL_PATH)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url, timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not answer on port %d" % port)
+
+    def stop(self):
+        super().stop()
+        self.tmp.cleanup()
+
+
 def start(argv, prefix=()):
     """A Server for NAME=BINARY [args], or nginx for NAME=@nginx."""
     if argv == ["@nginx"]:
         if prefix:
-            raise RuntimeError("nginx does not run under valgrind here: use --mode syscalls,cpu,tail")
-        return Server.nginx()
+            raise RuntimeError("nginx does not run under valgrind here: measure it with --mode cpu,tail")
+        return Nginx()
     return Server(argv, prefix)
 
 
 def wrk(url, conns, seconds, background=False, script=None):
     """Runs wrk pinned to CLIENT_CPU; returns its request count (or the Popen)."""
-    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, url]
-    if script:
-        argv[4:4] = ["-s", script]
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds]
+    argv += ["-s", script, url] if script else [url]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if background:
         return proc
@@ -185,42 +191,56 @@ def stats_requests(url):
         return None
 
 
+def perf_stat(pid, events, seconds):
+    """Starts perf stat counting `events` (each '-e EVENT' with its
+    '--filter ...' if any, as a list of arguments) in process `pid` for
+    `seconds`; perf_counts() collects it."""
+    return subprocess.Popen(["perf", "stat", "-x", ",", "-p", str(pid)] + events +
+                            ["--", "sleep", str(seconds)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def perf_counts(proc):
+    """[(count, event name)] in perf's order, from a perf_stat() process."""
+    err = proc.communicate(timeout=60)[1]
+    rows = [line.split(",") for line in err.splitlines()]
+    counts = [(int(r[0]), r[2]) for r in rows if len(r) > 3 and r[0].isdigit()]
+    if not counts:
+        raise RuntimeError("perf stat gave no counts:\n" + err)
+    return counts
+
+
 def measure_syscalls(argv, conns, duration):
     """Counts system calls in a window inside a wrk run (no connect or close
     in it): wrk runs duration + 2 s, perf watches the middle duration s."""
-    events = ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + c for c in CALLS]
-    cmd = ["perf", "stat", "-x", ",", "-p", None]
-    for e in events:
-        cmd += ["-e", e]
+    events = []
+    for e in ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + c for c in CALLS]:
+        events += ["-e", e]
     # Filters on exit events: responses (a send that sent) and empty reads.
-    cmd += ["-e", "syscalls:sys_exit_sendto", "--filter", "ret > 0",
-            "-e", "syscalls:sys_exit_recvfrom", "--filter", "ret == -11",
-            "-e", "syscalls:sys_exit_epoll_wait", "--filter", "ret == 0"]
+    events += ["-e", "syscalls:sys_exit_sendto", "--filter", "ret > 0",
+               "-e", "syscalls:sys_exit_recvfrom", "--filter", "ret == -11",
+               "-e", "syscalls:sys_exit_epoll_wait", "--filter", "ret == 0"]
     srv = start(argv)
     try:
         wrk(srv.url, conns, 1)
         load = wrk(srv.url, conns, duration + 2, background=True)
         time.sleep(1)
-        cmd[5] = str(srv.pid())
         served = stats_requests(srv.url)
-        perf = subprocess.run(cmd + ["--", "sleep", str(duration)], capture_output=True,
-                              text=True, timeout=duration + 30)
+        perf = perf_counts(perf_stat(srv.pid(), events, duration))
         if served is not None:
             served = stats_requests(srv.url) - served - 1  # less our own /stats
         wrk_requests(load)
     finally:
         srv.stop()
     counts, exits = {}, []
-    for line in perf.stderr.splitlines():
-        parts = line.split(",")
-        if len(parts) > 3 and parts[0].isdigit():
-            name = parts[2].split(":")[-1]
-            if name.startswith("sys_exit"):
-                exits.append(int(parts[0]))
-            else:
-                counts[name.replace("sys_enter_", "").replace("sys_enter", "all")] = int(parts[0])
+    for count, event in perf:
+        name = event.split(":")[-1]
+        if name.startswith("sys_exit"):
+            exits.append(count)
+        else:
+            counts[name.replace("sys_enter_", "").replace("sys_enter", "all")] = count
     if len(exits) != 3 or (exits[0] == 0 and not served):
-        raise RuntimeError("perf stat gave no counts:\n" + perf.stderr)
+        raise RuntimeError("perf stat counted no responses: %r" % perf)
     # A completion backend sends from the ring, not with sendto(): its
     # responses are counted by its own /stats instead (the floor has none).
     resp = exits[0] or served
@@ -247,24 +267,6 @@ end
 SERVER_WAITS = ("epoll_wait", "poll", "io_uring_enter")
 
 
-def perf_count(pid, events, seconds):
-    """perf stat's counts of `events` in process `pid` over `seconds`."""
-    cmd = ["perf", "stat", "-x", ",", "-p", str(pid)]
-    for e in events:
-        cmd += ["-e", e]
-    return subprocess.Popen(cmd + ["--", "sleep", str(seconds)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def perf_total(proc):
-    err = proc.communicate(timeout=60)[1]
-    counts = [int(line.split(",")[0]) for line in err.splitlines()
-              if line.split(",")[0].isdigit()]
-    if not counts:
-        raise RuntimeError("perf stat gave no counts:\n" + err)
-    return sum(counts)
-
-
 def measure_tail(argv, conns, duration):
     """wrk's latency percentiles over duration + 2 s, and both loops' turns
     counted by perf over the middle `duration` s of it."""
@@ -277,10 +279,11 @@ def measure_tail(argv, conns, duration):
             load = wrk(srv.url, conns, duration + 2, background=True, script=lua.name)
             time.sleep(1)
             u0, s0, t0 = *srv.cpu_s(), time.monotonic()
-            client = perf_count(load.pid, ["syscalls:sys_exit_epoll_wait"], duration)
-            server = perf_count(srv.pid(), ["syscalls:sys_enter_" + c for c in SERVER_WAITS],
-                                duration)
-            turns, waits = perf_total(client), perf_total(server)
+            client = perf_stat(load.pid, ["-e", "syscalls:sys_exit_epoll_wait"], duration)
+            server = perf_stat(srv.pid(), [a for c in SERVER_WAITS
+                                           for a in ("-e", "syscalls:sys_enter_" + c)], duration)
+            turns = sum(n for n, _ in perf_counts(client))
+            waits = sum(n for n, _ in perf_counts(server))
             u1, s1, t1 = *srv.cpu_s(), time.monotonic()
             out = load.communicate(timeout=60)[0]
         finally:
@@ -388,14 +391,12 @@ def main():
         need["perf"] = "linux-perf"
     if {"instr", "misses"} & set(modes):
         need["valgrind"] = "valgrind"
-    if any(argv == ["@nginx"] for _, argv in servers):
-        need["nginx"] = "nginx-light"
     missing = ["%s (Debian package %s)" % (c, p) for c, p in need.items() if not shutil.which(c)]
+    if any(argv == ["@nginx"] for _, argv in servers):
+        missing += filter(None, [harness_servers.reference_available("nginx")])
     if missing:
         sys.exit("per_request.py: missing " + ", ".join(missing))
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:  # wrk and the server hold a descriptor per connection
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    harness_bench.raise_fd_limit()
     for mode in modes:
         fn, keys = MODES[mode]
         print("\n## %s: medians of %d trials, %d s each\n" % (mode, args.trials, args.duration))

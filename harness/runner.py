@@ -281,8 +281,10 @@ QUIET_S = 0.05   # a server that spends no CPU for this long is done with a tria
 SETTLE_MAX_S = 5.0
 CORE_QUIET_S = 0.2     # then its CPUs must be all but idle for this long:
 CORE_QUIET_TICKS = 1   # at most this many busy ticks (5 % of a CPU)
-CONTENDED_UTIL = 0.05  # other work on the server's CPUs above which a trial is flagged,
-CONTENDED_TICKS = 5    # if it is also more ticks than the readings' noise (1-4 ticks)
+# Other work on the server's CPUs that flags a trial: this share of them, and
+# more ticks than the readings' noise (1-4), which 5 % of a short trial is not.
+CONTENDED_UTIL = 0.05
+CONTENDED_TICKS = 5
 
 
 def settle(srv):
@@ -524,9 +526,7 @@ def other_util(ticks, wall, ncpu):
     """The share of the server's CPUs that something other than the server
     used during a trial: their busy ticks less the server's own. The two are
     read a moment apart, and the kernel's own threads wake on every CPU now
-    and then, so a few ticks either way are noise (below 0: 0); a flag needs
-    CONTENDED_TICKS as well as CONTENDED_UTIL, which in a short trial is
-    only 3 or 4 ticks."""
+    and then, so a few ticks either way are noise (below 0: 0)."""
     return round(max(0, ticks) / CLK_TCK / wall / ncpu, 3)
 
 
