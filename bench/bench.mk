@@ -69,8 +69,9 @@ BACKEND ?= epoll
 PR_CONNS ?= 64,256,1024
 PR_TRIALS ?= 3
 PR_DURATION ?= 3
-PR_RUN = $(HARNESS_PY) bench/per_request.py --conns $(PR_CONNS) --trials $(PR_TRIALS) \
-	--duration $(PR_DURATION) $(BACKEND)=bin/server-$(BACKEND) floor=build/harness/floor
+PR_SCRIPT = $(HARNESS_PY) bench/per_request.py --conns $(PR_CONNS) --trials $(PR_TRIALS) \
+	--duration $(PR_DURATION)
+PR_RUN = $(PR_SCRIPT) $(BACKEND)=bin/server-$(BACKEND) floor=build/harness/floor
 
 bench-syscalls: bin/server-$(BACKEND) build/harness/floor
 	$(PR_RUN) --mode syscalls
@@ -85,8 +86,7 @@ bench-cpu: bin/server-$(BACKEND) build/harness/floor
 # the server's: TAIL_BACKEND beside epoll and nginx (bench/per_request.py).
 TAIL_BACKEND ?= poll
 bench-tail: bin/server-$(TAIL_BACKEND) bin/server-epoll
-	$(HARNESS_PY) bench/per_request.py --mode tail --conns $(PR_CONNS) --trials $(PR_TRIALS) \
-		--duration $(PR_DURATION) $(TAIL_BACKEND)=bin/server-$(TAIL_BACKEND) \
+	$(PR_SCRIPT) --mode tail $(TAIL_BACKEND)=bin/server-$(TAIL_BACKEND) \
 		epoll=bin/server-epoll nginx=@nginx
 
 .PHONY: bench-parser bench-conn bench-micro bench-syscalls bench-instr bench-cpu \

@@ -67,7 +67,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
 import bench as harness_bench  # noqa: E402  (the descriptor limit)
-import servers as harness_servers  # noqa: E402  (nginx's configuration, a free port)
+import servers as harness_servers  # noqa: E402  (nginx as the harness starts it)
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -117,28 +117,23 @@ class Server:
 
 
 class Nginx(Server):
-    """nginx with the harness's configuration (one worker, no master), pinned
-    like the others, on a free port; it prints no listening line, so it is
-    ready when it answers."""
+    """nginx as the harness runs it (harness/servers.py: its configuration,
+    one worker, no master, a free port), pinned like the others."""
 
     def __init__(self):
         self.tmp = tempfile.TemporaryDirectory()
-        port = harness_servers.free_port()
-        argv = harness_servers.write_ref_config("nginx", self.tmp.name, self.tmp.name, port)
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d%s" % (port, URL_PATH)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(self.url, timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx did not answer on port %d" % port)
+        spec = {"name": "nginx", "kind": "reference", "ref": "nginx"}
+        self.ref = harness_servers.Server(spec, self.tmp.name, SERVER_CPU, self.tmp.name)
+        try:
+            self.ref.start()
+        except harness_servers.StartError as e:
+            self.tmp.cleanup()
+            raise RuntimeError("nginx did not start: %s" % e) from None
+        self.proc = self.ref.proc
+        self.url = "http://127.0.0.1:%d%s" % (self.ref.port, URL_PATH)
 
     def stop(self):
-        super().stop()
+        self.ref.stop()
         self.tmp.cleanup()
 
 

@@ -517,7 +517,8 @@ def measure_trial(step, ctx, srv, trial):
         row["flags"].append("errors")  # no answer at all is an error too
     if result["client_cpu"]["bound"]:
         row["flags"].append("client-bound")
-    if (row["server_cpu"]["other_util"] or 0) >= CONTENDED_UTIL and other >= CONTENDED_TICKS:
+    if other is not None and other >= CONTENDED_TICKS and \
+            row["server_cpu"]["other_util"] >= CONTENDED_UTIL:
         row["flags"].append("cpu-contended")
     return row
 

@@ -478,7 +478,7 @@ def descriptor_limit(t):
         sock.connect_ex(s.addr)  # the kernel completes it from the backlog
         socks.append(sock)
     wait_for_descriptors(t, s, limit - 8)  # the flood reaches the limit
-    time.sleep(0.1)
+    time.sleep(0.1)  # and the last few accepts, up to it, are done
     n = fd_count(s)
     check(n <= limit, "%d descriptors with a limit of %d" % (n, limit))
     cpu0, w0 = cpu_seconds(s), time.monotonic()
